@@ -1,0 +1,25 @@
+"""Shared test fixtures: paths to the real data beside the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shakespeare_path() -> Path:
+    path = SHARED / "tinyshakespeare.txt"
+    if not path.exists():
+        pytest.skip(f"real corpus not found at {path} (../shared/data beside the project)")
+    return path
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    path = SHARED / "mnist"
+    if not (path / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"MNIST files not found in {path} (../shared/data beside the project)")
+    return path

@@ -1,0 +1,32 @@
+"""TinyTorch core: domain-agnostic tensors with autograd, layers, optimizers, losses, data and training.
+
+The core knows nothing of images or text; modalities arrive as plugins (see ``registry``).
+"""
+
+from tinytorch_core import _malloc
+from tinytorch_core._grad_mode import enable_grad, is_grad_enabled, no_grad
+from tinytorch_core.tensor import (
+    Tensor,
+    cat,
+    concatenate,
+    default_dtype,
+    get_default_dtype,
+    get_rng,
+    manual_seed,
+    matmul,
+    set_default_dtype,
+    split,
+    stack,
+    tensor,
+    where,
+)
+
+_malloc.keep_freed_memory()
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "get_rng",
+    "default_dtype", "get_default_dtype", "set_default_dtype", "matmul", "concatenate", "cat", "stack",
+    "split", "where", "__version__",
+]
