@@ -290,7 +290,11 @@ class Tensor:
 
     # ------------------------------------------------------------------ arithmetic
     def _binary(self, other: TensorLike, op: str) -> tuple[Tensor, Array]:
-        o = other if isinstance(other, Tensor) else Tensor(np.asarray(other, dtype=self.data.dtype))
+        if isinstance(other, Tensor):
+            return other, other.data
+        arr = np.asarray(other)
+        # Plain numbers and arrays take a float tensor's dtype, so float32 models never drift to float64.
+        o = Tensor(arr, dtype=self.data.dtype if self.data.dtype.kind == "f" else None)
         return o, o.data
 
     def __add__(self, other: TensorLike) -> Tensor:
