@@ -1,0 +1,99 @@
+"""Adam (L2 penalty in the gradient) and AdamW (decoupled weight decay)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tinytorch_core.optim.optimizer import Optimizer, ParamGroup, ParamsArg
+from tinytorch_core.tensor import Array
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam`` (Kingma & Ba, 2015), with ``weight_decay`` added to the gradient (L2).
+
+    Per step t: ``g += wd*p``; ``m = b1*m + (1-b1)*g``; ``v = b2*v + (1-b2)*g^2``;
+    ``p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``. The bias corrections are folded
+    into two scalars, ``p -= (lr*sqrt(1-b2^t)/(1-b1^t)) * m / (sqrt(v) + eps*sqrt(1-b2^t))``,
+    so the update is a few in-place passes over the group's flat buffer.
+    """
+
+    state_names = ("exp_avg", "exp_avg_sq")
+    #: AdamW applies weight decay to the weights, Adam to the gradient
+    decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params: ParamsArg,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        defaults: dict[str, Any] = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: ParamGroup, idx: int) -> ParamGroup:
+        group = super()._check_group(group, idx)
+        name = type(self).__name__
+        betas = group["betas"]
+        if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+                or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)):
+            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r} (group {idx})")
+        group["betas"] = (float(betas[0]), float(betas[1]))
+        for key in ("eps", "weight_decay"):
+            value = group[key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"{name}: {key} must be a number >= 0, got {value!r} (group {idx})")
+            group[key] = float(value)
+        return group
+
+    def _update(
+        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, state: dict[str, Array], step: int
+    ) -> None:
+        lr: float = group["lr"]
+        wd: float = group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        if wd:
+            if self.decoupled_weight_decay:
+                param *= 1.0 - lr * wd
+            else:
+                np.multiply(param, wd, out=scratch)
+                grad += scratch
+        exp_avg *= beta1
+        np.multiply(grad, 1.0 - beta1, out=scratch)
+        exp_avg += scratch
+        exp_avg_sq *= beta2
+        np.multiply(grad, 1.0 - beta2, out=scratch)
+        scratch *= grad
+        exp_avg_sq += scratch
+        bias_correction2_sqrt = math.sqrt(1.0 - beta2**step)
+        step_size = lr * bias_correction2_sqrt / (1.0 - beta1**step)
+        np.sqrt(exp_avg_sq, out=scratch)
+        scratch += group["eps"] * bias_correction2_sqrt
+        np.divide(exp_avg, scratch, out=scratch)
+        scratch *= -step_size
+        param += scratch
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW`` (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
+
+    Before the Adam update, ``p *= 1 - lr*weight_decay``; the gradient is not changed. Put
+    biases and norm weights in a group with ``"weight_decay": 0.0`` to exclude them.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params: ParamsArg,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
