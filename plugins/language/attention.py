@@ -1,0 +1,299 @@
+"""Multi-head self-attention as one fused core ``Function`` (forward + hand-written backward).
+
+The whole attention core - split of the fused QKV projection into heads, scores, mask, softmax,
+weighted sum and merge of the heads - is a single graph node. That keeps the autograd graph to
+four nodes per attention layer (qkv linear, this op, output linear, residual add) and lets the
+kernel choose its memory layout: every batched ``np.matmul`` gets contiguous operands (OpenBLAS's
+small batched GEMM is ~1.7x slower with a transposed one), the softmax is shifted by one global
+maximum instead of a per-row maximum, and row sums are matrix-vector products with a ones vector.
+See ``/work/shared/PERFORMANCE_NOTES.md`` for the measurements behind each choice.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tinytorch_core import Tensor, get_rng, is_grad_enabled
+from tinytorch_core.autograd import Context, Function
+from tinytorch_core.nn import Dropout, Linear, Module, init
+
+Array = np.ndarray[Any, Any]
+
+__all__ = ["MultiHeadAttention", "KVCache", "attention_core"]
+
+_mask_cache: dict[tuple[int, int, str], Array] = {}
+
+
+def causal_bias(rows: int, cols: int, dtype: np.dtype[Any]) -> Array:
+    """Additive causal mask for queries at the last ``rows`` of ``cols`` positions (0 allowed, -inf masked).
+
+    Cached per shape and dtype: it is rebuilt only when the sequence length changes.
+    """
+    key = (rows, cols, dtype.str)
+    bias = _mask_cache.get(key)
+    if bias is None:
+        offset = cols - rows
+        allowed = np.arange(cols)[None, :] <= (np.arange(rows)[:, None] + offset)
+        bias = np.where(allowed, 0.0, -np.inf).astype(dtype)
+        bias.flags.writeable = False
+        _mask_cache[key] = bias
+    return bias
+
+
+def _softmax_rows_inplace(scores: Array) -> Array:
+    """Softmax over the last axis of ``scores`` in place; fully masked rows become all zeros.
+
+    Shifting by one global maximum is much cheaper than a per-row maximum and exact in
+    value (softmax is shift-invariant); only when some row underflows to a zero sum (its
+    entries all far below the global maximum, or all masked) do we redo it with per-row maxima.
+    """
+    n = scores.shape[-1]
+    ones = np.ones(n, dtype=scores.dtype)
+    top = scores.max()
+    if not np.isfinite(top):  # every entry masked (or inf/nan inputs): fall back below
+        top = scores.dtype.type(0.0)
+    work = scores - top
+    np.exp(work, out=work)
+    total = work @ ones
+    if not total.min() > 0.0:
+        rowmax = scores.max(axis=-1, keepdims=True)
+        rowmax[~np.isfinite(rowmax)] = 0.0  # fully masked rows: exp(-inf) = 0 everywhere, no nan
+        np.subtract(scores, rowmax, out=work)
+        np.exp(work, out=work)
+        total = work @ ones
+        total[total == 0.0] = 1.0
+    work *= (1.0 / total)[..., None]
+    return work
+
+
+class _AttentionCore(Function):
+    """(B, T, 3d) fused q|k|v projection -> (B, T, d) attention output before the output projection."""
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        qkv: Array,
+        num_heads: int = 1,
+        causal: bool = True,
+        key_padding: Array | None = None,
+        dropout_p: float = 0.0,
+        rng: np.random.Generator | None = None,
+        attention_sink: list[Array] | None = None,
+    ) -> Array:
+        batch, steps, width3 = qkv.shape
+        d_model = width3 // 3
+        head_dim = d_model // num_heads
+        dtype = qkv.dtype
+        scale = 1.0 / math.sqrt(head_dim)
+        # One transpose + copy gives q, k, v as contiguous (B, H, T, hd) blocks.
+        heads = np.ascontiguousarray(qkv.reshape(batch, steps, 3, num_heads, head_dim).transpose(2, 0, 3, 1, 4))
+        q, k, v = heads[0], heads[1], heads[2]
+        q *= dtype.type(scale)  # fold the 1/sqrt(hd) scale into q: T*hd multiplies instead of T*T
+        k_t = np.ascontiguousarray(k.swapaxes(-1, -2))
+        scores = q @ k_t  # (B, H, T, T)
+        if causal:
+            scores += causal_bias(steps, steps, dtype)
+        if key_padding is not None:
+            scores += np.where(key_padding, dtype.type(0.0), dtype.type(-np.inf))[:, None, None, :]
+        probs = _softmax_rows_inplace(scores)
+        if attention_sink is not None:
+            attention_sink.append(probs.copy())
+        keep: Array | None = None
+        if dropout_p > 0.0:
+            generator = rng if rng is not None else get_rng()
+            keep = (generator.random(probs.shape, dtype=np.float32) >= dropout_p).astype(dtype)
+            keep *= dtype.type(1.0 / (1.0 - dropout_p))
+            used = probs * keep
+        else:
+            used = probs
+        out = used @ v  # (B, H, T, hd)
+        if is_grad_enabled():
+            ctx.save_for_backward(q, k, v, probs)
+            ctx.keep = keep
+            ctx.scale = scale
+        return out.transpose(0, 2, 1, 3).reshape(batch, steps, d_model)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Array) -> tuple[Array | None, ...]:
+        q, k, v, probs = ctx.saved_tensors
+        keep: Array | None = ctx.keep
+        batch, heads, steps, head_dim = q.shape
+        dtype = q.dtype
+        g_out = np.ascontiguousarray(grad.reshape(batch, steps, heads, head_dim).transpose(0, 2, 1, 3))
+        g_heads = np.empty((3, batch, heads, steps, head_dim), dtype=dtype)
+        used = probs if keep is None else probs * keep
+        # dV = P^T dO (P^T made contiguous: the transposed operand is the slow path in OpenBLAS)
+        np.matmul(np.ascontiguousarray(used.swapaxes(-1, -2)), g_out, out=g_heads[2])
+        # dP = dO V^T
+        g_probs = g_out @ np.ascontiguousarray(v.swapaxes(-1, -2))
+        if keep is not None:
+            g_probs *= keep
+        # dS = P * (dP - rowsum(dP * P)), the row sum as a matrix-vector product
+        row = (g_probs * probs) @ np.ones(steps, dtype=dtype)
+        g_probs -= row[..., None]
+        g_probs *= probs
+        # dQ = dS K * scale; dK = dS^T (Q * scale) where q already carries the scale
+        np.matmul(g_probs, k, out=g_heads[0])
+        g_heads[0] *= dtype.type(ctx.scale)
+        np.matmul(np.ascontiguousarray(g_probs.swapaxes(-1, -2)), q, out=g_heads[1])
+        g_qkv = g_heads.transpose(1, 3, 0, 2, 4).reshape(batch, steps, 3 * heads * head_dim)
+        return (g_qkv,)
+
+
+def attention_core(
+    qkv: Tensor,
+    num_heads: int,
+    causal: bool = True,
+    padding_mask: Array | None = None,
+    dropout_p: float = 0.0,
+    attention_sink: list[Array] | None = None,
+) -> Tensor:
+    """Scaled dot-product attention over a fused (B, T, 3d) q|k|v tensor, returning (B, T, d).
+
+    ``padding_mask`` is a (B, T) bool array, True for real tokens; masked keys receive no
+    attention (a query whose keys are all masked gets a zero output). ``attention_sink``, when
+    given, receives a copy of the (B, H, T, T) attention weights.
+    """
+    return _AttentionCore.apply(
+        qkv, num_heads=num_heads, causal=causal, key_padding=padding_mask, dropout_p=dropout_p,
+        attention_sink=attention_sink,
+    )
+
+
+class KVCache:
+    """Preallocated keys and values for incremental decoding: per layer (B, H, capacity, hd) arrays.
+
+    ``length`` counts the positions filled so far; every layer writes the same positions in
+    one step, and the model advances ``length`` once per forward.
+    """
+
+    def __init__(self, num_layers: int, batch: int, num_heads: int, capacity: int, head_dim: int,
+                 dtype: np.dtype[Any]) -> None:
+        shape = (batch, num_heads, capacity, head_dim)
+        self.keys = [np.zeros(shape, dtype=dtype) for _ in range(num_layers)]
+        self.values = [np.zeros(shape, dtype=dtype) for _ in range(num_layers)]
+        self.capacity = capacity
+        self.length = 0
+
+    def reset(self) -> None:
+        """Forget every cached position (the arrays are reused)."""
+        self.length = 0
+
+
+def _cached_attention(qkv: Array, num_heads: int, keys: Array, values: Array, start: int) -> Array:
+    """Attention of ``Tn`` new positions against the cache, writing their keys/values at ``start``.
+
+    No autograd here: this is the inference path only (generation under ``no_grad``).
+    """
+    batch, steps, width3 = qkv.shape
+    d_model = width3 // 3
+    head_dim = d_model // num_heads
+    dtype = qkv.dtype
+    end = start + steps
+    if end > keys.shape[2]:
+        raise ValueError(f"KV cache overflow: {end} positions needed but the cache holds {keys.shape[2]}")
+    heads = qkv.reshape(batch, steps, 3, num_heads, head_dim).transpose(2, 0, 3, 1, 4)
+    keys[:, :, start:end] = heads[1]
+    values[:, :, start:end] = heads[2]
+    q = heads[0] * dtype.type(1.0 / math.sqrt(head_dim))
+    scores = q @ np.ascontiguousarray(keys[:, :, :end].swapaxes(-1, -2))
+    if steps > 1:
+        scores += causal_bias(steps, end, dtype)
+    probs = _softmax_rows_inplace(scores)
+    out = probs @ values[:, :, :end]
+    return out.transpose(0, 2, 1, 3).reshape(batch, steps, d_model)
+
+
+class MultiHeadAttention(Module):
+    """Multi-head self-attention with a fused QKV projection: (B, T, d_model) -> (B, T, d_model).
+
+    ``qkv`` is ``Linear(d_model, 3 * d_model)`` whose output rows are ordered [q; k; v], head
+    ``h`` of q being rows ``h*hd:(h+1)*hd`` (nanoGPT's layout, so PyTorch weights load as-is);
+    ``proj`` is the output projection. Call with ``padding_mask`` ((B, T) bool, True = real
+    token) to keep padded keys out of every softmax, and with ``return_attention=True`` to get
+    ``(output, weights)`` where weights is the (B, H, T, T) attention array; the weights of the
+    last such call stay in ``last_attention``. Weights are only materialised when asked for.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, causal: bool = True,
+                 bias: bool = True) -> None:
+        super().__init__()
+        if d_model <= 0 or num_heads <= 0:
+            raise ValueError(f"MultiHeadAttention needs positive sizes, got d_model={d_model}, num_heads={num_heads}")
+        if d_model % num_heads != 0:
+            raise ValueError(
+                f"MultiHeadAttention: d_model={d_model} is not divisible by num_heads={num_heads}; "
+                f"choose num_heads dividing d_model (e.g. {_divisor_hint(d_model, num_heads)})"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}")
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.head_dim = d_model // num_heads
+        self.causal = causal
+        self.dropout_p = dropout
+        self.qkv = Linear(d_model, 3 * d_model, bias=bias)
+        self.proj = Linear(d_model, d_model, bias=bias)
+        self.resid_dropout = Dropout(dropout)
+        self.last_attention: Array | None = None
+        for layer in (self.qkv, self.proj):
+            init.normal_(layer.weight, 0.0, 0.02)
+            if layer.bias is not None:
+                init.zeros_(layer.bias)
+
+    def forward(
+        self,
+        x: Tensor,
+        padding_mask: Array | Tensor | None = None,
+        return_attention: bool = False,
+        kv_cache: tuple[Array, Array, int] | None = None,
+    ) -> Any:
+        """Attend over ``x`` (B, T, d_model).
+
+        ``kv_cache=(keys, values, start)`` (inference only) writes this call's keys/values into
+        the preallocated (B, H, capacity, hd) arrays at ``start`` and attends over positions
+        ``0..start+T-1``; the caller owns the position counter (see :class:`KVCache`).
+        """
+        if x.ndim != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"MultiHeadAttention({self.d_model}): expected input (B, T, {self.d_model}), got {x.shape}")
+        qkv = self.qkv(x)
+        if kv_cache is not None:
+            if padding_mask is not None or return_attention:
+                raise ValueError("MultiHeadAttention: kv_cache cannot be combined with padding_mask/return_attention")
+            keys, values, start = kv_cache
+            mixed = Tensor(_cached_attention(qkv.data, self.num_heads, keys, values, start))
+            return self.proj(mixed)
+        mask = _as_padding_mask(padding_mask, x.shape[0], x.shape[1])
+        sink: list[Array] | None = [] if return_attention else None
+        p = self.dropout_p if self.training else 0.0
+        mixed = attention_core(qkv, self.num_heads, self.causal, mask, p, sink)
+        out = self.resid_dropout(self.proj(mixed)) if p > 0.0 else self.proj(mixed)
+        if sink is not None:
+            self.last_attention = sink[0]
+            return out, sink[0]
+        return out
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, num_heads={self.num_heads}, causal={self.causal}, dropout={self.dropout_p}"
+
+
+def _as_padding_mask(mask: Array | Tensor | None, batch: int, steps: int) -> Array | None:
+    if mask is None:
+        return None
+    arr = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if arr.shape != (batch, steps):
+        raise ValueError(f"padding_mask must have shape (B, T) = ({batch}, {steps}), got {arr.shape}")
+    if arr.dtype != np.bool_:
+        if arr.dtype.kind not in "iub":
+            raise TypeError(f"padding_mask must be boolean (True = real token), got dtype {arr.dtype}")
+        arr = arr.astype(bool)
+    return arr
+
+
+def _divisor_hint(d_model: int, num_heads: int) -> int:
+    """The divisor of ``d_model`` closest to the requested head count, for the error message."""
+    divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
+    return min(divisors, key=lambda h: (abs(h - num_heads), h))
