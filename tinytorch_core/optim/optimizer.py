@@ -129,7 +129,7 @@ class Optimizer:
             flat.sync()
             grads = [p.grad for p in flat.params]
             steps = flat.steps
-            if None not in grads and (len(steps) == 1 or bool((steps == steps[0]).all())):
+            if all(g is not None for g in grads) and (len(steps) == 1 or bool((steps == steps[0]).all())):
                 flat.gather_grads(grads)  # type: ignore[arg-type]
                 steps += 1
                 self._update(group, flat.data, flat.grad, flat.scratch, state, int(steps[0]))
