@@ -1,0 +1,92 @@
+"""``tinytorch report reuse``: options and entry point (the registry's CLI wires these in).
+
+Output formats: ``table`` (terminal), ``json`` (one report object for ``--plugin``, a list of them for
+``--all``; layout documented in :mod:`registry.reuse.result`), ``markdown`` (a README-ready table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from registry.reuse.render import markdown, table
+from registry.reuse.report import UnknownPluginError, report_for
+from registry.reuse.plugins import scan_plugins
+from registry.reuse.result import ReuseReport
+
+FORMATS = ("table", "json", "markdown")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``report reuse`` options to ``parser``."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--plugin", metavar="NAME", help="measure this plugin only")
+    which.add_argument("--all", action="store_true", help="measure every enabled plugin with a reuse target (default)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument("--output", metavar="FILE", help="write the output to FILE (atomically) instead of stdout")
+    parser.add_argument("--repeats", type=int, default=5, help="timed forward+backward runs per target (median)")
+
+
+def run(args: argparse.Namespace, manager: Any = None) -> int:
+    """Measure, render and write; returns the exit status (1 when a plugin failed or is unknown)."""
+    fmt = getattr(args, "format", "table")
+    if fmt not in FORMATS:
+        print(f"tinytorch report reuse: unknown format {fmt!r}; use one of {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    repeats = int(getattr(args, "repeats", 5))
+    if repeats < 1:
+        print(f"tinytorch report reuse: --repeats must be at least 1, got {repeats}", file=sys.stderr)
+        return 2
+    scan = scan_plugins(manager if manager is not None else getattr(args, "plugin_manager", None))
+    plugin = getattr(args, "plugin", None)
+    status = 0
+    reports: list[ReuseReport] = []
+    if plugin:
+        try:
+            reports.append(report_for(plugin, scan, repeats=repeats))
+        except UnknownPluginError as exc:
+            print(f"tinytorch report reuse: {exc}", file=sys.stderr)
+            return 1
+    else:
+        for name, problem in sorted(scan.errors.items()):
+            print(f"tinytorch report reuse: skipped plugin {name!r}: {problem}", file=sys.stderr)
+            status = 1
+        for name in sorted(scan.plugins):
+            reports.append(report_for(name, scan, repeats=repeats))
+    text = render(reports, fmt, single=bool(plugin))
+    output = getattr(args, "output", None)
+    if output:
+        write_atomic(Path(output), text)
+    else:
+        sys.stdout.write(text)
+    return status
+
+
+def render(reports: list[ReuseReport], fmt: str, *, single: bool) -> str:
+    """The reports in ``fmt``; JSON is one object when ``single``, else a list."""
+    if fmt == "json":
+        payload: Any = reports[0].to_dict() if single and reports else [r.to_dict() for r in reports]
+        return json.dumps(payload, indent=2) + "\n"
+    if fmt == "markdown":
+        return markdown(reports)
+    return table(reports)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
