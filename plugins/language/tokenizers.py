@@ -388,6 +388,11 @@ def _merge_pair(ids: IntArray, left: int, right: int, new_id: int) -> IntArray:
     return merged[keep]
 
 
+def load_tokenizer(path: str | os.PathLike[str]) -> CharTokenizer | BPETokenizer:
+    """Read a tokenizer JSON file of either kind (written by ``save``)."""
+    return tokenizer_from_dict(_read_json(path, "load_tokenizer"))
+
+
 def tokenizer_from_dict(payload: Mapping[str, Any]) -> CharTokenizer | BPETokenizer:
     """Rebuild a tokenizer from ``to_dict()`` output (e.g. stored in a checkpoint's metadata)."""
     if not isinstance(payload, Mapping):
@@ -414,4 +419,4 @@ def tokenizer_from_dict(payload: Mapping[str, Any]) -> CharTokenizer | BPETokeni
     )
 
 
-__all__ = ["CharTokenizer", "BPETokenizer", "tokenizer_from_dict", "write_json_atomic"]
+__all__ = ["CharTokenizer", "BPETokenizer", "tokenizer_from_dict", "load_tokenizer", "write_json_atomic"]
