@@ -27,7 +27,8 @@ _CHUNK = 2048  # samples rasterised at once: bounds the (chunk, H, W) temporarie
 
 
 def _circle(u: Array, v: Array) -> Array:
-    return np.sqrt(u * u + v * v) - 1.0
+    radial: Array = np.sqrt(u * u + v * v)
+    return radial - np.float32(1.0)
 
 
 def _square(u: Array, v: Array) -> Array:
@@ -37,7 +38,7 @@ def _square(u: Array, v: Array) -> Array:
 def _triangle(u: Array, v: Array) -> Array:
     # Inside when the point's projection on each edge normal is below the apothem (0.6: circumradius 1.2).
     n = _TRIANGLE_NORMALS
-    proj = [u * n[k, 0] + v * n[k, 1] for k in range(3)]
+    proj: list[Array] = [u * n[k, 0] + v * n[k, 1] for k in range(3)]
     return np.maximum(np.maximum(proj[0], proj[1]), proj[2]) - np.float32(0.6)
 
 
@@ -49,7 +50,8 @@ def _cross(u: Array, v: Array) -> Array:
 
 
 def _ring(u: Array, v: Array) -> Array:
-    return np.abs(np.sqrt(u * u + v * v) - np.float32(0.75)) - np.float32(0.25)
+    radial: Array = np.sqrt(u * u + v * v)
+    return np.abs(radial - np.float32(0.75)) - np.float32(0.25)
 
 
 SHAPE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "ring")
