@@ -66,7 +66,7 @@ def test_save_load_round_trip_keeps_dtypes_and_metadata(tmp_path: Path) -> None:
     tensors, loaded_meta = load(path)
     assert set(tensors) == set(arrays)
     for key, value in arrays.items():
-        assert tensors[key].dtype == value.dtype
+        assert tensors[key].dtype == value.dtype and tensors[key].shape == value.shape
         np.testing.assert_array_equal(tensors[key], value)
     assert loaded_meta["name"] == "run" and loaded_meta["nested"] == {"a": [1, 2.5, None]}
     assert np.isnan(loaded_meta["nan"])

@@ -81,7 +81,8 @@ def save(path: PathLike, tensors: Mapping[str, np.ndarray], metadata: Mapping[st
             )
         if array.dtype == object:
             raise TypeError(f"save({target}): tensor {name!r} has dtype object, which cannot be stored safely")
-        arrays[name] = np.ascontiguousarray(array)
+        # np.asarray, not np.ascontiguousarray: the latter turns 0-d arrays into shape (1,).
+        arrays[name] = np.asarray(array, order="C")
     document = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "metadata": dict(metadata or {})}
     try:
         header_json = json.dumps(document, allow_nan=True)
