@@ -18,7 +18,7 @@ from tinytorch_core.data import ArrayDataset, DataLoader
 from tinytorch_core.losses import CrossEntropyLoss
 from tinytorch_core.optim import SGD, Adam, AdamW, WarmupCosineLR
 from tinytorch_core.serialization import CheckpointError, load_checkpoint
-from tinytorch_core.training import Callback, Trainer, TrainingDivergedError, read_metrics
+from tinytorch_core.training import Callback, Trainer, TrainingDivergedError, read_metrics, supervised_step
 from tinytorch_core.training.progress import Progress
 
 
@@ -199,6 +199,30 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     # The weights in memory are still those of step 7: the NaN never reached the optimizer.
     for name, value in trainer.model.state_dict().items():
         np.testing.assert_array_equal(value, snapshots[7][name])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_weights_with_finite_loss_never_reach_a_checkpoint(tmp_path: Path) -> None:
+    default_step = supervised_step(CrossEntropyLoss())
+    calls = {"n": 0}
+
+    def step_fn(model: nn.Module, batch: Any) -> Tensor:
+        calls["n"] += 1
+        loss = default_step(model, batch)
+        if calls["n"] == 6:
+            # sqrt(|w - w|) is 0 in the forward pass but has a NaN gradient, so the weights break silently.
+            weight = next(iter(model.parameters()))
+            loss = loss + (weight - weight.detach()).abs().sqrt().sum()
+        return loss
+
+    model = make_mlp(0)
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), step_fn=step_fn, checkpoint_every=2,
+                      run_dir=tmp_path, progress=False, log_every=None)
+    with pytest.raises(TrainingDivergedError, match=r"step 6: the parameter '0\.weight' after the update is nan"):
+        trainer.fit(spiral_loader(), max_steps=10)
+    restored = make_mlp(1)
+    assert load_checkpoint(tmp_path, restored)["step"] == 4
+    assert all(np.isfinite(value).all() for value in restored.state_dict().values())
 
 
 def test_callbacks_fire_in_order_with_steps(tmp_path: Path) -> None:

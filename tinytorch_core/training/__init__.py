@@ -2,13 +2,11 @@
 
 from tinytorch_core.training.callbacks import Callback
 from tinytorch_core.training.metrics_log import MetricsLog, read_metrics
+from tinytorch_core.training.steps import LossFn, StepFn, supervised_step
 from tinytorch_core.training.trainer import (
     History,
-    LossFn,
-    StepFn,
     Trainer,
     TrainingDivergedError,
-    supervised_step,
 )
 
 __all__ = [

@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeGuard
@@ -24,9 +24,8 @@ from tinytorch_core.tensor import Tensor, get_rng
 from tinytorch_core.training.callbacks import Callback
 from tinytorch_core.training.metrics_log import MetricsLog
 from tinytorch_core.training.progress import Progress
+from tinytorch_core.training.steps import LossFn, StepFn, batch_size, supervised_step
 
-StepFn = Callable[[Module, Any], Tensor]
-LossFn = Callable[[Tensor, Any], Tensor]
 
 CHECKPOINT_NAME = "last.safetensors"
 _END = object()  # marks the end of the batch stream (a batch itself may be any object)
@@ -72,30 +71,6 @@ class History:
     wall_time: float = 0.0
 
 
-def _as_model_input(value: Any) -> Any:
-    """Floating arrays become Tensors (default dtype); integer arrays (indices, labels) pass through."""
-    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
-        return Tensor(value)
-    return value
-
-
-def supervised_step(loss_fn: LossFn) -> StepFn:
-    """The default step function: ``batch = (x, y)`` and loss ``loss_fn(model(x), y)``."""
-
-    def step(model: Module, batch: Any) -> Tensor:
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            kind = f"a {len(batch)}-tuple" if isinstance(batch, (tuple, list)) else type(batch).__name__
-            raise TypeError(
-                f"Trainer's default step expects (inputs, targets) batches, got {kind}; "
-                "pass step_fn=lambda model, batch: <loss Tensor> for other batch layouts"
-            )
-        x, y = batch
-        output = model(_as_model_input(x))
-        return loss_fn(output, _as_model_input(y))
-
-    return step
-
-
 class _FrozenState:
     """A state captured earlier, presented through ``state_dict()`` so checkpoints can save it later."""
 
@@ -111,13 +86,6 @@ class _FrozenState:
 
 def _has_state(obj: object) -> TypeGuard[Stateful]:
     return callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "load_state_dict", None))
-
-
-def _batch_size(batch: Any) -> int:
-    """Rows in a batch (its first array's leading dimension), used to weight evaluation losses."""
-    first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
-    shape = getattr(first, "shape", None)
-    return int(shape[0]) if shape else 1
 
 
 def _positive(name: str, value: int | None, *, allow_none: bool = True) -> int | None:
@@ -261,7 +229,7 @@ class Trainer:
                         record["elapsed"] = round(time.perf_counter() - started, 4)
                         metrics.write(record)
                     if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.run_dir is not None:
-                        self.save_checkpoint(train_loader)
+                        self._save_if_finite(train_loader)
                         last_checkpoint_step = self.step
                 if val_loader is not None and (not history.val_loss or history.val_loss[-1][0] != self.step):
                     val = self._evaluate_and_report(val_loader, display)
@@ -269,7 +237,7 @@ class Trainer:
                         metrics.write({"step": self.step, "val_loss": val,
                                        "elapsed": round(time.perf_counter() - started, 4)})
                 if self.run_dir is not None and last_checkpoint_step != self.step:
-                    self.save_checkpoint(train_loader)
+                    self._save_if_finite(train_loader)
         except KeyboardInterrupt:
             self._save_on_interrupt(snapshot)
             raise
@@ -293,7 +261,7 @@ class Trainer:
                 for index, batch in enumerate(loader):
                     if max_batches is not None and index >= max_batches:
                         break
-                    rows = _batch_size(batch)
+                    rows = batch_size(batch)
                     total += self._scalar_loss(batch, "evaluate") * rows
                     weight += rows
         finally:
@@ -393,10 +361,11 @@ class Trainer:
     def _scalar_loss(self, batch: Any, where: str) -> float:
         return self._checked_value(self.step_fn(self.model, batch), where)
 
-    def _check_finite(self, value: float, what: str) -> None:
+    def _check_finite(self, value: float, what: str, step: int | None = None) -> None:
+        """Raise :class:`TrainingDivergedError` for a NaN/inf ``value`` seen in ``step`` (default: the one running)."""
         if math.isfinite(value):
             return
-        step = self.step + 1
+        step = self.step + 1 if step is None else step
         kept = self.checkpoint_path
         where = (f" The last good checkpoint is kept at {kept}." if kept is not None and kept.exists()
                  else " No checkpoint was written (set run_dir and checkpoint_every to keep one).")
@@ -405,6 +374,13 @@ class Trainer:
             f"or gradient clipping (Trainer(grad_clip=1.0)), and check the inputs for NaN/inf.{where}",
             step=step, loss=value,
         )
+
+    def _save_if_finite(self, train_loader: object) -> None:
+        """Checkpoint, unless an update produced NaN/inf weights: then the last good checkpoint must survive."""
+        for name, param in self.model.named_parameters():
+            if not np.isfinite(param.data).all():
+                self._check_finite(float("nan"), f"parameter {name!r} after the update", step=self.step)
+        self.save_checkpoint(train_loader)
 
     def _evaluate_and_report(self, val_loader: Iterable[Any], display: Progress) -> float:
         val = self.evaluate(val_loader, self.eval_batches)
