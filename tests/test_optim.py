@@ -355,6 +355,8 @@ def test_constructor_errors_are_clear() -> None:
         SGD([p], lr=0.1, nesterov=True)
     with pytest.raises(TypeError, match="mixes dtypes"):
         Adam([p, param64(np.zeros(2))])
+    numpy_lr = SGD([param64(np.zeros(2))], lr=np.float32(0.5))  # type: ignore[arg-type]  # numpy scalars work too
+    assert type(numpy_lr.param_groups[0]["lr"]) is float
     with pytest.raises(ValueError, match="gradient of shape"):
         p.grad = np.zeros(3)
         SGD([p], lr=0.1).step()
@@ -448,3 +450,39 @@ def test_step_lr_torch_parity() -> None:
         t_opt.step()
         t_sched.step()
         sched.step()
+
+
+def test_checkpoint_file_round_trip_continues_bit_identically(tmp_path: Any) -> None:
+    serialization = pytest.importorskip("tinytorch_core.serialization")
+    x = np.random.default_rng(0).standard_normal((16, 3)).astype(np.float32)
+    y = np.random.default_rng(1).standard_normal((16, 2)).astype(np.float32)
+
+    def build() -> tuple[Module, AdamW, WarmupCosineLR]:
+        manual_seed(0)
+        model = Sequential(Linear(3, 8), Tanh(), Linear(8, 2))
+        decay = [p for n, p in model.named_parameters() if n.endswith("weight")]
+        rest = [p for n, p in model.named_parameters() if not n.endswith("weight")]
+        groups: list[dict[str, Any]] = [{"params": decay}, {"params": rest, "weight_decay": 0.0}]
+        opt = AdamW(groups, lr=0.05, weight_decay=0.1)
+        return model, opt, WarmupCosineLR(opt, warmup_steps=2, total_steps=10)
+
+    def train(model: Module, opt: AdamW, sched: WarmupCosineLR, steps: int) -> None:
+        for _ in range(steps):
+            opt.zero_grad()
+            ((model(Tensor(x)) - Tensor(y)) ** 2).mean().backward()
+            clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            sched.step()
+
+    model_a, opt_a, sched_a = build()
+    train(model_a, opt_a, sched_a, 3)
+    path = tmp_path / "ckpt.safetensors"
+    serialization.save_checkpoint(path, model_a, opt_a, step=3, scheduler=sched_a)
+    train(model_a, opt_a, sched_a, 4)
+
+    model_b, opt_b, sched_b = build()
+    serialization.load_checkpoint(path, model_b, opt_b, scheduler=sched_b)
+    train(model_b, opt_b, sched_b, 4)
+    for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert sched_b.get_last_lr() == sched_a.get_last_lr()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -40,14 +41,11 @@ class Adam(Optimizer):
         name = type(self).__name__
         betas = group["betas"]
         if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-                or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)):
+                or not all(isinstance(b, numbers.Real) and 0.0 <= float(b) < 1.0 for b in betas)):
             raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r} (group {idx})")
         group["betas"] = (float(betas[0]), float(betas[1]))
         for key in ("eps", "weight_decay"):
-            value = group[key]
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-                raise ValueError(f"{name}: {key} must be a number >= 0, got {value!r} (group {idx})")
-            group[key] = float(value)
+            group[key] = self._non_negative(group, key, idx)
         return group
 
     def _update(

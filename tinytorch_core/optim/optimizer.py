@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
@@ -107,11 +108,16 @@ class Optimizer:
 
     def _check_group(self, group: ParamGroup, idx: int) -> ParamGroup:
         """Validate a group's hyperparameters and return them normalised (subclasses extend)."""
-        lr = group.get("lr")
-        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not math.isfinite(lr) or lr < 0:
-            raise ValueError(f"{self._name}: learning rate must be a finite number >= 0, got lr={lr!r} (group {idx})")
-        group["lr"] = float(lr)
+        group["lr"] = self._non_negative(group, "lr", idx)
         return group
+
+    def _non_negative(self, group: ParamGroup, key: str, idx: int) -> float:
+        """``group[key]`` as a Python float (JSON-safe), or a clear error unless it is a finite number >= 0."""
+        value = group.get(key)
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            what = "learning rate" if key == "lr" else key
+            raise ValueError(f"{self._name}: {what} must be a finite number >= 0, got {key}={value!r} (group {idx})")
+        return float(value)
 
     # -------------------------------------------------------------- stepping
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -30,10 +30,7 @@ class SGD(Optimizer):
     def _check_group(self, group: ParamGroup, idx: int) -> ParamGroup:
         group = super()._check_group(group, idx)
         for key in ("momentum", "dampening", "weight_decay"):
-            value = group[key]
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-                raise ValueError(f"SGD: {key} must be a number >= 0, got {value!r} (group {idx})")
-            group[key] = float(value)
+            group[key] = self._non_negative(group, key, idx)
         if group["momentum"] and not self.state_names:
             raise ValueError(f"SGD: group {idx} sets momentum but the optimizer was built with momentum=0; "
                              "pass a non-zero momentum to SGD itself")
