@@ -61,7 +61,11 @@ def run(args: argparse.Namespace, manager: Any = None) -> int:
     text = render(reports, fmt, single=bool(plugin))
     output = getattr(args, "output", None)
     if output:
-        write_atomic(Path(output), text)
+        try:
+            write_atomic(Path(output), text)
+        except OSError as exc:
+            print(f"tinytorch report reuse: cannot write --output {output}: {exc}", file=sys.stderr)
+            return 1
     else:
         sys.stdout.write(text)
     return status

@@ -1,9 +1,8 @@
 """Finding the plugins to measure and their reuse targets, with or without a plugin manager.
 
-A *manager* may be a ``pluggy.PluginManager`` (anything with ``list_name_plugin()``) or an object whose
-``pm`` attribute is one; each registered plugin's own ``tinytorch_register_reuse_targets`` hook is
-called with a collecting ``register``. Without a manager, every installed plugin of the
-``tinytorch.plugins`` entry-point group is loaded.
+With the registry's ``PluginManager`` (the default), the reuse targets it collected are used as they
+are. With a bare ``pluggy.PluginManager`` (or an object whose ``pm`` is one), each registered plugin's
+own ``tinytorch_register_reuse_targets`` hook is called with a collecting ``register``.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from registry.reuse.targets import ReuseTarget, collect_targets, plugin_package
+from registry.reuse.targets import ReuseTarget, collect_targets, make_target, plugin_package
 
 
 class _NamedPlugins(Protocol):
@@ -36,45 +35,67 @@ class PluginScan:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _named_plugins(manager: Any) -> list[tuple[str, object]]:
-    pm: Any = manager
-    if not hasattr(pm, "list_name_plugin") and hasattr(manager, "pm"):
-        pm = manager.pm
-    if not hasattr(pm, "list_name_plugin"):
-        raise TypeError(
-            f"cannot list plugins from {type(manager).__name__}: pass a pluggy.PluginManager "
-            "(or an object with a .pm PluginManager)"
-        )
-    named: _NamedPlugins = pm
-    return [(str(n), p) for n, p in named.list_name_plugin() if p is not None]
-
-
-def _installed_plugins(scan: PluginScan) -> list[tuple[str, object]]:
-    from registry.discovery import discover
-
-    out: list[tuple[str, object]] = []
-    for installed in discover():
+def _from_registry_manager(manager: Any, scan: PluginScan) -> None:
+    """Use what the registry's ``PluginManager`` already collected: its components and plugin objects."""
+    by_plugin: dict[str, list[ReuseTarget]] = {}
+    for component in manager.list("reuse_targets"):
         try:
-            out.append((installed.name, installed.load()))
-        except Exception as exc:  # a broken third-party plugin must not hide the others
-            scan.errors[installed.name] = f"importing {installed.target} failed: {type(exc).__name__}: {exc}"
-    return out
+            target = make_target(component.plugin, component.name, component.obj, component.description,
+                                 dict(component.meta))
+        except (TypeError, ValueError) as exc:
+            scan.errors[component.plugin] = str(exc)
+            continue
+        by_plugin.setdefault(component.plugin, []).append(target)
+    for info in manager.plugins.values():
+        if info.status != "enabled":
+            if info.status == "failed":
+                scan.errors[info.name] = str(info.reason or info.error or "failed to load")
+            continue
+        if info.name in scan.errors:
+            continue
+        targets = by_plugin.get(info.name, [])
+        if targets and info.plugin is not None:
+            scan.plugins[info.name] = MeasurablePlugin(info.name, plugin_package(info.plugin), targets)
+        else:
+            scan.without_targets.append(info.name)
 
 
-def scan_plugins(manager: Any = None) -> PluginScan:
-    """Every plugin the manager (or the installed entry points) offers, with its reuse targets."""
-    scan = PluginScan()
-    named = _installed_plugins(scan) if manager is None else _named_plugins(manager)
-    for name, plugin in named:
-        if name.startswith("_") or "tinytorch_core.hookspecs" == getattr(plugin, "__name__", None):
-            continue  # the hookspec module or pluggy internals, not a plugin
+def _from_pluggy(manager: Any, scan: PluginScan) -> None:
+    """Call each registered plugin's reuse-target hook with a collecting ``register``."""
+    pm: _NamedPlugins = manager.pm if not hasattr(manager, "list_name_plugin") else manager
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None or name.startswith("_") or getattr(plugin, "__name__", None) == "tinytorch_core.hookspecs":
+            continue  # pluggy's blocked names and the hookspec module are not plugins
         try:
             targets = collect_targets(plugin, name)
-        except Exception as exc:
+        except Exception as exc:  # one broken plugin must not hide the others
             scan.errors[name] = f"its reuse-target hook failed: {type(exc).__name__}: {exc}"
             continue
         if targets:
             scan.plugins[name] = MeasurablePlugin(name=name, package=plugin_package(plugin), targets=targets)
         else:
             scan.without_targets.append(name)
+
+
+def scan_plugins(manager: Any = None) -> PluginScan:
+    """Every plugin the manager offers, with its reuse targets.
+
+    ``manager``: the registry's ``PluginManager`` (default: ``registry.api.default_manager()``, the
+    plugins the working directory's config enables), a ``pluggy.PluginManager``, or an object with a
+    ``.pm`` pluggy manager. Raises ``TypeError`` for anything else.
+    """
+    if manager is None:
+        from registry.api import default_manager
+
+        manager = default_manager()
+    scan = PluginScan()
+    if hasattr(manager, "components") and hasattr(manager, "plugins") and hasattr(manager, "list"):
+        _from_registry_manager(manager, scan)
+    elif hasattr(manager, "list_name_plugin") or hasattr(getattr(manager, "pm", None), "list_name_plugin"):
+        _from_pluggy(manager, scan)
+    else:
+        raise TypeError(
+            f"cannot list plugins from a {type(manager).__name__}: pass registry.PluginManager, "
+            "a pluggy.PluginManager, or an object with a .pm pluggy manager"
+        )
     return scan

@@ -5,10 +5,18 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from registry.reuse.result import Metric, ReuseReport
+from registry.reuse.result import Component, Metric, ReuseReport
 
 #: How many plugin-side components the table lists.
 TOP_COMPONENTS = 10
+
+_RUNTIME_KINDS = ("module", "op")
+
+
+def top_plugin_components(report: ReuseReport, n: int = TOP_COMPONENTS) -> list[Component]:
+    """What the plugin had to add, most telling first: module and op types that ran, then its own definitions."""
+    own = report.plugin_components()
+    return sorted(own, key=lambda c: (c.kind not in _RUNTIME_KINDS, -c.count, c.name))[:n]
 
 
 def format_amount(metric: Metric, value: float) -> str:
@@ -77,7 +85,7 @@ def _rich_table(reports: Sequence[ReuseReport], width: int) -> str:
             metrics.add_row(m.name, format_amount(m, m.core), format_amount(m, m.plugin), f"{m.percent:.1f}",
                             m.definition)
         console.print(metrics)
-        own = report.plugin_components()[:TOP_COMPONENTS]
+        own = top_plugin_components(report)
         if own:
             comps = Table(title=f"Top plugin-defined components of {report.plugin}")
             for col in ("Component", "Kind", "Origin", "Count"):
@@ -99,7 +107,7 @@ def _plain_table(reports: Sequence[ReuseReport]) -> str:
         rows += [(m.name, format_amount(m, m.core), format_amount(m, m.plugin), f"{m.percent:.1f}", m.definition)
                  for m in report.metrics]
         out.extend(_columns(rows))
-        own = report.plugin_components()[:TOP_COMPONENTS]
+        own = top_plugin_components(report)
         if own:
             out.append(f"Top plugin-defined components of {report.plugin}:")
             out.extend(_columns([("Component", "Kind", "Origin", "Count")]

@@ -287,10 +287,15 @@ def _core_uses(refs: list[str], resolver: _Resolver) -> list[CoreUse]:
         key = id(obj)
         counts[key] += 1
         prev = by_id.get(key)
-        if prev is None or (len(path), path) < (len(prev[1]), prev[1]):
+        if prev is None or _display_rank(obj, path) < _display_rank(obj, prev[1]):
             by_id[key] = (obj, path, kind)
     uses = [CoreUse(name=path, obj=obj, kind=kind, count=counts[k]) for k, (obj, path, kind) in by_id.items()]
     return sorted(uses, key=lambda u: u.name)
+
+
+def _display_rank(obj: Any, path: str) -> tuple[bool, int, str]:
+    """Prefer a path ending in the object's own name (``nn.Linear`` over its alias ``nn.Dense``), then the shortest."""
+    return path.rpartition(".")[2] != getattr(obj, "__name__", ""), len(path), path
 
 
 def _plugin_defs(defs: list[tuple[str, str]], names: Counter[str]) -> list[PluginDef]:

@@ -67,7 +67,7 @@ def collect_targets(plugin: object, plugin_name: str = "") -> list[ReuseTarget]:
     found: list[ReuseTarget] = []
 
     def register(name: str, obj: Any, *, description: str = "", **meta: Any) -> None:
-        found.append(_target(label, name, obj, description, meta))
+        found.append(make_target(label, name, obj, description, meta))
 
     hook(register=register)
     names = [t.name for t in found]
@@ -77,7 +77,8 @@ def collect_targets(plugin: object, plugin_name: str = "") -> list[ReuseTarget]:
     return found
 
 
-def _target(plugin: str, name: str, factory: Any, description: str, meta: dict[str, Any]) -> ReuseTarget:
+def make_target(plugin: str, name: str, factory: Any, description: str, meta: dict[str, Any]) -> ReuseTarget:
+    """Validate one registration and turn it into a :class:`ReuseTarget` (errors name plugin and target)."""
     where = f"reuse target {name!r} of plugin {plugin!r}"
     if not isinstance(name, str) or not name:
         raise ValueError(f"plugin {plugin!r} registered a reuse target without a name; call register('name', factory, ...)")

@@ -73,4 +73,5 @@ class OwnMLP(Module):
         self.fc2 = OwnLinear(hidden, n_out, seed=2)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        out: Tensor = self.fc2(self.act(self.fc1(x)))
+        return out

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 from tinytorch_core.nn import Parameter
 
@@ -14,7 +17,7 @@ class OwnSGD:
         self.params = list(params)
         self.lr = lr
         self.momentum = momentum
-        self.velocity = [None] * len(self.params)
+        self.velocity: list[np.ndarray[Any, Any] | None] = [None] * len(self.params)
 
     def step(self) -> None:
         for i, p in enumerate(self.params):
