@@ -197,3 +197,15 @@ def test_fixture_ops_pass_gradcheck(fixture_plugins: dict[str, types.ModuleType]
     assert gradcheck(lambda: Softplus.apply(x), [x])
     away_from_kink = Tensor(np.where(np.abs(x.data) < 0.1, 0.5, x.data), requires_grad=True, dtype=np.float64)
     assert gradcheck(lambda: OwnReLUFunction.apply(away_from_kink), [away_from_kink])
+
+
+def test_to_json_round_trips_and_unknown_metric_names_the_known_ones(reports: dict[str, ReuseReport]) -> None:
+    import json
+
+    report = reports["own"]
+    data = json.loads(report.to_json())
+    assert data == report.to_dict()
+    assert data["headline"] == {"metric": HEADLINE_METRIC, "percent": report.headline.percent}
+    assert report.to_json() == report.to_json(), "serialisation must be deterministic"
+    with pytest.raises(KeyError, match="metrics: static components, runtime components"):
+        report.metric("flops")

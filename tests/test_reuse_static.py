@@ -100,6 +100,22 @@ def test_definitions_cover_classes_and_public_functions_but_not_hooks() -> None:
     assert {d.name: d.count for d in result.plugin_defs}["acme.layers.Block"] == 1  # register(); the annotation is no use
 
 
+def test_names_resolve_as_python_binds_them() -> None:
+    """``from tinytorch_core import tensor`` is the ``tensor()`` factory, not the submodule."""
+    import tinytorch_core
+    from tinytorch_core.nn import init
+
+    src = (
+        "from tinytorch_core import tensor\n"
+        "import tinytorch_core.nn.init as I\n"
+        "t = tensor([1.0])\n"
+        "I.normal_(t)\n"
+        "tinytorch_core.nn.Dense(2, 2)\n"  # never imported under that name here: not a use
+    )
+    names = {u.name: u.obj for u in analyse_source_text(src).core_uses}
+    assert names == {"tinytorch_core.tensor": tinytorch_core.tensor, "tinytorch_core.nn.init.normal_": init.normal_}
+
+
 def test_non_core_imports_are_ignored() -> None:
     result = analyse_source_text("import numpy as nn\nx = nn.zeros(3)\nfrom os import path\npath.join('a')\n")
     assert result.core_uses == []

@@ -82,25 +82,23 @@ class _Resolver:
     @staticmethod
     def _resolve(dotted: str) -> tuple[Any, str] | None:
         parts = dotted.split(".")
-        obj: Any = None
-        depth = 0
-        # Import the longest importable module prefix, then walk attributes from there.
-        for i in range(len(parts), 0, -1):
-            try:
-                obj = importlib.import_module(".".join(parts[:i]))
-            except ImportError:
-                continue
-            depth = i
-            break
-        if obj is None:
+        try:
+            obj: Any = importlib.import_module(parts[0])
+        except ImportError:
             return None
-        for i in range(depth, len(parts)):
-            kind = _component_kind(obj)
-            if kind is not None:
+        for i in range(1, len(parts)):
+            if _component_kind(obj) is not None:
                 return obj, ".".join(parts[:i])
-            try:
+            # Attribute first, as Python does for ``a.b`` and ``from a import b`` (``tinytorch_core.tensor``
+            # is the ``tensor()`` function, not the submodule); a submodule not yet imported comes next.
+            if hasattr(obj, parts[i]):
                 obj = getattr(obj, parts[i])
-            except AttributeError:
+            elif inspect.ismodule(obj):
+                try:
+                    obj = importlib.import_module(".".join(parts[: i + 1]))
+                except ImportError:
+                    return None
+            else:
                 return None
         if _component_kind(obj) is not None:
             return obj, dotted
