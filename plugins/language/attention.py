@@ -12,7 +12,7 @@ See ``/work/shared/PERFORMANCE_NOTES.md`` for the measurements behind each choic
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -43,30 +43,40 @@ def causal_bias(rows: int, cols: int, dtype: np.dtype[Any]) -> Array:
     return bias
 
 
-def _softmax_rows_inplace(scores: Array) -> Array:
-    """Softmax over the last axis of ``scores`` in place; fully masked rows become all zeros.
+def _softmax_rows(scores: Array) -> Array:
+    """Softmax over the last axis of ``scores`` (a new array); fully masked rows become all zeros.
 
-    Shifting by one global maximum is much cheaper than a per-row maximum and exact in
-    value (softmax is shift-invariant); only when some row underflows to a zero sum (its
-    entries all far below the global maximum, or all masked) do we redo it with per-row maxima.
+    Softmax is shift-invariant, so instead of the usual per-row maximum (a slow reduction over
+    short rows) we check ONE global maximum: when it is safely below exp's overflow point, the
+    exponentials are taken unshifted. The shift is then a constant that does not depend on the
+    data, which keeps causality bit-exact (a future token cannot change an earlier row by even one
+    rounding, as a data-dependent global shift would). Only when scores are huge, or some row's
+    sum underflows (its entries all far below zero, or all masked), do we redo it per row.
     """
-    n = scores.shape[-1]
-    ones = np.ones(n, dtype=scores.dtype)
+    dtype = scores.dtype
+    ones = np.ones(scores.shape[-1], dtype=dtype)
     top = scores.max()
-    if not np.isfinite(top):  # every entry masked (or inf/nan inputs): fall back below
-        top = scores.dtype.type(0.0)
-    work = scores - top
-    np.exp(work, out=work)
-    total = work @ ones
-    if not total.min() > 0.0:
-        rowmax = scores.max(axis=-1, keepdims=True)
-        rowmax[~np.isfinite(rowmax)] = 0.0  # fully masked rows: exp(-inf) = 0 everywhere, no nan
-        np.subtract(scores, rowmax, out=work)
-        np.exp(work, out=work)
-        total = work @ ones
-        total[total == 0.0] = 1.0
-    work *= (1.0 / total)[..., None]
-    return work
+    if top <= _EXP_SAFE[dtype.char]:
+        probs = np.exp(scores)
+        total = probs @ ones
+        if total.min() >= _SUM_TINY[dtype.char]:
+            probs *= (1.0 / total)[..., None]
+            return probs
+    rowmax = scores.max(axis=-1, keepdims=True)
+    rowmax[~np.isfinite(rowmax)] = 0.0  # fully masked rows: exp(-inf) = 0 everywhere, no nan
+    probs = scores - rowmax
+    np.exp(probs, out=probs)
+    total = probs @ ones
+    total[total == 0.0] = 1.0
+    probs *= (1.0 / total)[..., None]
+    return cast(Array, probs)
+
+
+# Largest score exponentiated without a shift: the sum of a few million such terms stays finite.
+_EXP_SAFE = {"f": 60.0, "d": 600.0, "e": 8.0}
+# Smallest acceptable unshifted row sum: its dominant terms are then normal floats at full precision.
+_SUM_TINY = {"f": float(np.finfo(np.float32).tiny) * 2.0**24, "d": float(np.finfo(np.float64).tiny) * 2.0**53,
+             "e": float(np.finfo(np.float16).tiny) * 2.0**11}
 
 
 class _AttentionCore(Function):
@@ -98,13 +108,13 @@ class _AttentionCore(Function):
             scores += causal_bias(steps, steps, dtype)
         if key_padding is not None:
             scores += np.where(key_padding, dtype.type(0.0), dtype.type(-np.inf))[:, None, None, :]
-        probs = _softmax_rows_inplace(scores)
+        probs = _softmax_rows(scores)
         if attention_sink is not None:
             attention_sink.append(probs.copy())
         keep: Array | None = None
         if dropout_p > 0.0:
             generator = rng if rng is not None else get_rng()
-            keep = (generator.random(probs.shape, dtype=np.float32) >= dropout_p).astype(dtype)
+            keep = np.asarray(generator.random(probs.shape, dtype=np.float32) >= dropout_p).astype(dtype)
             keep *= dtype.type(1.0 / (1.0 - dropout_p))
             used = probs * keep
         else:
@@ -114,7 +124,7 @@ class _AttentionCore(Function):
             ctx.save_for_backward(q, k, v, probs)
             ctx.keep = keep
             ctx.scale = scale
-        return out.transpose(0, 2, 1, 3).reshape(batch, steps, d_model)
+        return cast(Array, out.transpose(0, 2, 1, 3).reshape(batch, steps, d_model))
 
     @staticmethod
     def backward(ctx: Context, grad: Array) -> tuple[Array | None, ...]:
@@ -202,7 +212,7 @@ def _cached_attention(qkv: Array, num_heads: int, keys: Array, values: Array, st
     scores = q @ np.ascontiguousarray(keys[:, :, :end].swapaxes(-1, -2))
     if steps > 1:
         scores += causal_bias(steps, end, dtype)
-    probs = _softmax_rows_inplace(scores)
+    probs = _softmax_rows(scores)
     out = probs @ values[:, :, :end]
     return out.transpose(0, 2, 1, 3).reshape(batch, steps, d_model)
 

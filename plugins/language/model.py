@@ -12,7 +12,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def sample_next(
     (nucleus sampling); both may be combined. One uniform draw per row, inverse-CDF.
     """
     if temperature == 0.0:
-        return np.argmax(logits, axis=-1).astype(np.int64)
+        return cast(Array, np.argmax(logits, axis=-1).astype(np.int64))
     vocab = logits.shape[-1]
     z = logits.astype(np.float64) / temperature
     if top_k is not None and top_k < vocab:
@@ -78,7 +78,7 @@ def sample_next(
     cdf = np.cumsum(probs, axis=-1)
     draw = rng.random(logits.shape[0])[:, None] * cdf[:, -1:]
     choice = (cdf <= draw).sum(axis=-1)
-    return np.minimum(choice, vocab - 1).astype(np.int64)
+    return cast(Array, np.minimum(choice, vocab - 1).astype(np.int64))
 
 
 def _validate_sampling(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:

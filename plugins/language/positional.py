@@ -67,6 +67,7 @@ class PositionalEncoding(Module):
         if self.kind == "learned":
             return self.weight[offset : offset + steps]
         table = self._buffers["table"]
+        assert table is not None  # registered in __init__ for the sinusoidal kind
         return Tensor(table[offset : offset + steps], dtype=table.dtype)
 
     def extra_repr(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -83,8 +83,8 @@ class TransformerBlock(Module):
             attended = self.attention(self.ln1(x), padding_mask=padding_mask, kv_cache=kv_cache)
         else:
             raise TypeError("TransformerBlock: padding_mask/kv_cache need a MultiHeadAttention attention module")
-        x = x + attended
-        hidden = self.feedforward(self.ln2(x))
+        x = x + cast(Tensor, attended)
+        hidden: Tensor = self.feedforward(self.ln2(x))
         if self.dropout_p > 0.0 and self.training:
             hidden = self.ff_dropout(hidden)
         return x + hidden
