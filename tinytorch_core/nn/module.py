@@ -19,7 +19,8 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: DTypeLike | None = None) -> None:
         arr = data.data if isinstance(data, Tensor) else data
-        super().__init__(np.array(arr, dtype=dtype or get_default_dtype(), copy=True), requires_grad=requires_grad)
+        dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+        super().__init__(np.array(arr, dtype=dt, copy=True), requires_grad=requires_grad, dtype=dt)
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__()[len("Tensor(") :]
