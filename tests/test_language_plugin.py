@@ -195,3 +195,21 @@ def test_train_end_ignores_other_models(capsys: pytest.CaptureFixture[str]) -> N
 
     language_plugin.tinytorch_on_train_end(argparse.Namespace(model=Linear(2, 2), run_dir=None), {})
     assert capsys.readouterr().out == ""
+
+
+def test_registry_conformance_kit_passes() -> None:
+    from registry.conformance import check_plugin
+
+    assert [str(f) for f in check_plugin(language_plugin)] == []
+
+
+@pytest.mark.parametrize("name", ["tinygpt-stdlib.toml", "tinygpt-shakespeare.toml"])
+def test_configs_validate(name: str) -> None:
+    from registry.config import ConfigSchemaRegistry, load_config, validate_config
+
+    config = load_config(Path(__file__).resolve().parent.parent / "configs" / name)
+    schema = ConfigSchemaRegistry()
+    language_plugin.tinytorch_add_config_schema(schema.bind("language"))
+    validate_config(config, schema)
+    assert config.section("data")["name"] == "text" and config.section("model")["name"] == "tinygpt"
+    assert language_plugin.language_settings(config.data)["sample_chars"] == 300
