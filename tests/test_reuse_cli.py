@@ -119,9 +119,20 @@ def test_write_atomic_leaves_the_old_file_when_writing_fails(tmp_path: Path, mon
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_plugin_and_all_are_exclusive() -> None:
-    with pytest.raises(SystemExit):
-        _args("--plugin", "x", "--all")
+def test_plugin_option_is_shared_with_the_cli_global_one(
+    manager: PluginManager, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under ``tinytorch``, ``-p/--plugin`` already exists (enable a plugin): configure() reuses it."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-p", "--plugin", action="append", default=argparse.SUPPRESS)
+    configure(parser)
+    args = parser.parse_args(["-p", "no:other", "--plugin", "own_fixture", "-p", "core_fixture", "--repeats", "1",
+                              "--format", "json"])
+    assert run(args, manager=manager) == 0
+    assert [r["plugin"] for r in json.loads(capsys.readouterr().out)] == ["own_fixture", "core_fixture"]
+    args = parser.parse_args(["--plugin", "own_fixture", "--all", "--repeats", "1", "--format", "json"])
+    assert run(args, manager=manager) == 0  # --all wins: every enabled plugin
+    assert len(json.loads(capsys.readouterr().out)) == 2
 
 
 @pytest.fixture(scope="module")
