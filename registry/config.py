@@ -46,6 +46,7 @@ TRAIN_KEYS: dict[str, TypeSpec] = {
     "momentum": float,
     "nesterov": bool,
     "steps": int,
+    "epochs": int,
     "batch_size": int,
     "eval_every": int,
     "eval_batches": int,

@@ -116,5 +116,9 @@ class ConfigError(RegistryError, ValueError):
     """A config file or override is invalid: unknown key, wrong type, unparsable TOML."""
 
 
+class PluginFlagError(ConfigError):
+    """A ``-p`` flag names no installed plugin: always an error, never silently ignored (pytest #14135)."""
+
+
 class CommandError(RegistryError):
     """A CLI command was used wrongly (bad name, bad path); printed as one line."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from registry.config import Config, PluginSettings
 from registry.discovery import InstalledPlugin, normalize_distribution
-from registry.errors import ConfigError, did_you_mean, names_list
+from registry.errors import ConfigError, PluginFlagError, did_you_mean, names_list
 from registry.versions import Requirement, parse_requirement
 
 ENV_PLUGINS = "TINYTORCH_PLUGINS"
@@ -76,7 +76,7 @@ def select_plugins(
                 f" installed plugins: {names_list(installed_names)}"
             )
             if unknown_is_error:
-                raise ConfigError(message)
+                raise PluginFlagError(message)
             result.warnings.append(message + " (ignored)")
             return
         for resolved in names:

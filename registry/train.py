@@ -1,0 +1,240 @@
+"""``tinytorch train CONFIG``: build data, model, optimizer and trainer from a config and run it.
+
+``[data] name`` selects a registered dataset factory and ``[model] name`` a model factory; the
+other keys are their keyword arguments (checked against the factory's signature). Entries of the
+dataset's ``DataSplits.info`` whose names are parameters of the model factory (``vocab_size``,
+``block_size``, ``num_classes``, ``tokenizer``...) are passed too, unless the config sets them.
+The run directory receives a copy of the config, the resolved config as JSON, ``metrics.jsonl``
+and ``checkpoints/last.safetensors``; trainer events are forwarded to the ``tinytorch_on_*`` hooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry.components import Component
+from registry.config import Config, check_kwargs, display_path
+from registry.errors import ConfigError, did_you_mean
+from registry.fileio import atomic_write_text
+from registry.manager import PluginManager
+from tinytorch_core.training import Callback, History, Trainer
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_EVAL_BATCHES = 50
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: the trainer's history and where its files are."""
+
+    history: History
+    run_dir: Path
+    final_train_loss: float | None
+    final_val_loss: float | None
+
+
+class HookCallback(Callback):
+    """Forwards trainer events to the ``tinytorch_on_*`` hooks of every enabled plugin."""
+
+    def __init__(self, manager: PluginManager, config: Mapping[str, Any]) -> None:
+        self.manager = manager
+        self.config = config
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        """``tinytorch_on_train_start(trainer, config)``."""
+        self.manager.hook.tinytorch_on_train_start(trainer=trainer, config=self.config)
+
+    def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
+        """``tinytorch_on_step_end(trainer, step, loss)``."""
+        self.manager.hook.tinytorch_on_step_end(trainer=trainer, step=step, loss=loss)
+
+    def on_eval_end(self, trainer: Trainer, step: int, metrics: Mapping[str, float]) -> None:
+        """``tinytorch_on_eval_end(trainer, step, metrics)``."""
+        self.manager.hook.tinytorch_on_eval_end(trainer=trainer, step=step, metrics=metrics)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """``tinytorch_on_train_end(trainer, config)``."""
+        self.manager.hook.tinytorch_on_train_end(trainer=trainer, config=self.config)
+
+
+def _parameters(factory: Callable[..., Any]) -> tuple[set[str], bool]:
+    """(named parameters, whether it takes ``**kwargs``)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return set(), True
+    named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return named, any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _section_kwargs(config: Config, section: str, manager: PluginManager, kind: str) -> tuple[Component, dict[str, Any]]:
+    table = dict(config.section(section))
+    if "name" not in table:
+        raise ConfigError(f"{config.where(section)} needs name = \"<a registered {kind[:-1]}>\"; registered {kind}:"
+                          f" {', '.join(manager.components.names(kind)) or '(none: enable a plugin)'}")
+    component = manager.get(kind, str(table.pop("name")))
+    check_kwargs(component.obj, table, config.where(section),
+                 f"{kind[:-1]} {component.name!r} (plugin {component.plugin!r})")
+    return component, table
+
+
+def build_optimizer(model: Any, train: Mapping[str, Any], where: str) -> Any:
+    """AdamW/Adam/SGD over the model's parameters; weight decay only on >= 2-D parameters (weights,
+    not biases or norm gains)."""
+    from tinytorch_core import optim
+
+    name = str(train.get("optimizer", "adamw")).lower()
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"{where} optimizer: unknown optimizer {name!r}{did_you_mean(name, OPTIMIZERS)};"
+                          f" choose one of {', '.join(OPTIMIZERS)}")
+    lr = float(train.get("lr", 1e-3))
+    decay = float(train.get("weight_decay", 0.01 if name == "adamw" else 0.0))
+    params = list(model.parameters())
+    groups = [
+        {"params": [p for p in params if p.data.ndim >= 2], "weight_decay": decay},
+        {"params": [p for p in params if p.data.ndim < 2], "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise ConfigError(f"the model has no parameters to train ({where})")
+    if name == "sgd":
+        return optim.SGD(groups, lr=lr, momentum=float(train.get("momentum", 0.0)),
+                         nesterov=bool(train.get("nesterov", False)))
+    betas_list = train.get("betas", [0.9, 0.999])
+    if len(betas_list) != 2:
+        raise ConfigError(f"{where} betas must have two numbers, e.g. [0.9, 0.999]; got {betas_list!r}")
+    betas = (float(betas_list[0]), float(betas_list[1]))
+    cls = optim.AdamW if name == "adamw" else optim.Adam
+    return cls(groups, lr=lr, betas=betas, eps=float(train.get("eps", 1e-8)))
+
+
+def _callbacks(config: Config, manager: PluginManager) -> list[Callback]:
+    made: list[Callback] = []
+    for entry in config.section("train").get("callbacks", []):
+        if isinstance(entry, str):
+            name, kwargs = entry, {}
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            kwargs = {k: v for k, v in entry.items() if k != "name"}
+            name = entry["name"]
+        else:
+            raise ConfigError(f"{config.where('train', 'callbacks')}: entries are names or {{name = ..., ...}} tables")
+        component = manager.get("callbacks", name)
+        made.append(component.obj(**kwargs))
+    return made
+
+
+def run_directory(config: Config) -> Path:
+    """``[output] dir``, default ``runs/<config stem>`` (relative to the working directory)."""
+    configured = config.section("output").get("dir")
+    stem = config.path.stem if config.path is not None else "run"
+    return Path(configured) if configured else Path("runs") / stem
+
+
+def train_from_config(
+    config: Config,
+    manager: PluginManager,
+    *,
+    run_dir: Path | None = None,
+    resume: Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Build everything the config names and train; returns the history and the run directory."""
+    from tinytorch_core import manual_seed
+    from tinytorch_core.data import DataLoader
+
+    train = config.section("train")
+    where = config.where("train")
+    steps = train.get("steps")
+    epochs = train.get("epochs")
+    if steps is None and epochs is None:
+        raise ConfigError(f"{where} needs steps = N (optimizer steps to take)")
+    seed = int(train.get("seed", 0))
+    manual_seed(seed)
+
+    dataset, data_kwargs = _section_kwargs(config, "data", manager, "datasets")
+    splits = dataset.obj(**data_kwargs)
+    if not hasattr(splits, "train"):
+        raise ConfigError(f"dataset {dataset.name!r} (plugin {dataset.plugin!r}) returned"
+                          f" {type(splits).__name__}, not tinytorch_core.data.DataSplits")
+    model_component, model_kwargs = _section_kwargs(config, "model", manager, "models")
+    named, _ = _parameters(model_component.obj)
+    for key, value in getattr(splits, "info", {}).items():
+        if key in named and key not in model_kwargs:
+            model_kwargs[key] = value
+    model = model_component.obj(**model_kwargs)
+
+    optimizer = build_optimizer(model, train, where)
+    scheduler = None
+    total = int(steps) if steps is not None else None
+    if ("warmup_steps" in train or train.get("cosine")) and total is not None:
+        from tinytorch_core.optim import WarmupCosineLR
+
+        scheduler = WarmupCosineLR(optimizer, warmup_steps=int(train.get("warmup_steps", 0)), total_steps=total,
+                                   min_lr=float(train.get("min_lr", 0.0)))
+
+    batch_size = int(train.get("batch_size", DEFAULT_BATCH_SIZE))
+    train_loader = DataLoader(splits.train, batch_size=batch_size, shuffle=bool(train.get("shuffle", True)),
+                              drop_last=len(splits.train) > batch_size, seed=seed)
+    val_loader = None if splits.val is None else DataLoader(splits.val, batch_size=batch_size)
+
+    directory = resume if resume is not None else (run_dir or run_directory(config))
+    checkpoint = None
+    if resume is not None:
+        checkpoint = resume / "checkpoints" / "last.safetensors"
+        if not checkpoint.is_file():
+            raise ConfigError(f"--resume {display_path(resume)}: no checkpoint at {display_path(checkpoint)}"
+                              " (was it a tinytorch train run directory?)")
+    _save_config_copy(config, directory)
+
+    loss_fn = model_component.meta.get("loss_fn")
+    trainer = Trainer(
+        model,
+        optimizer,
+        step_fn=loss_fn,
+        grad_clip=train.get("grad_clip"),
+        scheduler=scheduler,
+        grad_accum_steps=int(train.get("grad_accum_steps", 1)),
+        eval_every=train.get("eval_every"),
+        eval_batches=int(train.get("eval_batches", DEFAULT_EVAL_BATCHES)),
+        checkpoint_every=train.get("checkpoint_every"),
+        run_dir=directory,
+        callbacks=[HookCallback(manager, config.data), *_callbacks(config, manager)],
+        progress=progress and bool(train.get("progress", True)),
+        log_every=int(train.get("log_every", 100)),
+    )
+    history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs, resume_from=checkpoint)
+    tail = history.train_loss[-10:]
+    return TrainResult(
+        history=history,
+        run_dir=directory,
+        final_train_loss=sum(tail) / len(tail) if tail else None,
+        final_val_loss=history.val_loss[-1][1] if history.val_loss else None,
+    )
+
+
+def _save_config_copy(config: Config, directory: Path) -> None:
+    """``config.toml`` (the file as written) and ``config.json`` (after ``--set`` overrides)."""
+    if config.path is not None:
+        atomic_write_text(directory / "config.toml", config.path.read_text(encoding="utf-8"))
+    atomic_write_text(directory / "config.json", json.dumps(config.data, indent=2, default=str) + "\n")
+
+
+def run_train(args: argparse.Namespace, manager: PluginManager, config: Config) -> int:
+    """The ``tinytorch train`` command."""
+    resume = Path(args.resume) if args.resume else None
+    result = train_from_config(config, manager, resume=resume, progress=not args.no_progress)
+    parts = [f"steps {result.history.steps}"]
+    if result.final_train_loss is not None:
+        parts.append(f"final train loss {result.final_train_loss:.4f}")
+    if result.final_val_loss is not None:
+        parts.append(f"val loss {result.final_val_loss:.4f}")
+    print("; ".join(parts))
+    print(f"run directory: {display_path(result.run_dir)}")
+    return 0
