@@ -243,10 +243,11 @@ def median_ms(seconds: Sequence[float]) -> float:
 def measure_peak_memory(framework: str, config: BenchConfig, steps: int = 3, threads: int = 2) -> dict[str, float]:
     """Peak resident memory of ``steps`` training steps of one framework, in a fresh child process.
 
-    Returns ``baseline_mb`` (RSS after imports, before the model exists), ``peak_mb`` (the high-water
-    mark during model build and training) and ``training_mb`` = peak - baseline: the memory the
-    training run itself needs (weights, gradients, optimizer state, activations, allocator caches).
-    See ``benchmarks/memory_probe.py``.
+    Returns ``import_mb`` (RSS after the imports), ``library_warmup_mb`` (what one step of a
+    minimal model adds: kernels and thread pools paged in, a fixed cost), ``baseline_mb`` (RSS
+    after that warm-up, before the model exists), ``peak_mb`` (the high-water mark while building and
+    training the model) and ``training_mb`` = peak - baseline: what the training run itself needs
+    (weights, gradients, optimizer state, activations, allocator caches). See ``benchmarks/memory_probe.py``.
     """
     command = [sys.executable, "-m", "benchmarks.memory_probe", "--framework", framework,
                "--config", config.to_json(), "--steps", str(steps), "--threads", str(threads)]

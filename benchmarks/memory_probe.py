@@ -1,13 +1,16 @@
 """Child process of the memory measurement: build one framework's model, train a few steps, report peak RSS.
 
 Run as ``python -m benchmarks.memory_probe --framework tinytorch|torch --config JSON --steps N``;
-prints one JSON line ``{"baseline_mb", "peak_mb", "training_mb"}``.
+prints one JSON line ``{"import_mb", "library_warmup_mb", "baseline_mb", "peak_mb", "training_mb", "exact_reset"}``.
 
-Method: after the imports (and before the model exists) the RSS is read and, on Linux, the
-kernel's high-water mark is reset (``echo 5 > /proc/self/clear_refs``); after the steps the
-high-water mark (``VmHWM``) is read. Where the reset is unavailable, ``ru_maxrss`` is used,
-which also counts the imports' peak. Only the framework being measured is imported, so neither
-pays for the other's libraries; ``training_mb`` (peak - baseline) excludes the libraries too.
+Method: after the imports, one training step of a minimal model (1 layer, d_model 8, block 4)
+pages in the framework's kernels and thread pools, a fixed cost that does not grow with the model
+(~100 MB for PyTorch, little for numpy); ``library_warmup_mb`` reports it. Then the RSS is read and,
+on Linux, the kernel's high-water mark is reset (``echo 5 > /proc/self/clear_refs``); the model
+is built and trained and the high-water mark (``VmHWM``) read: ``training_mb`` = peak - that
+baseline is what the training run itself needs (weights, gradients, optimizer state, activations,
+allocator caches). Where the reset is unavailable, ``ru_maxrss`` is used, which can only over-count.
+Only the framework being measured is imported, so neither pays for the other's libraries.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import resource
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run by path: make the repository importable
@@ -65,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
     tokens, _, _ = load_tokens(config.vocab_size)
     batches = make_batches(tokens, config, args.steps + 1, seed=config.seed)
+    import_kb = _status_kb("VmRSS")
+    minimal = replace(config, num_layers=1, num_heads=1, d_model=8, block_size=4, batch_size=1)
+    warm_step = trainer_for(args.framework, build(minimal), minimal.lr)
+    for x, y in make_batches(tokens, minimal, 1):
+        warm_step(x, y)
+    del warm_step
     baseline_kb = _status_kb("VmRSS")
     exact = baseline_kb is not None and _reset_high_water_mark()
     model = build(config)
@@ -76,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
         baseline_kb = baseline_kb or 0
     result = {
+        "import_mb": (import_kb or 0) / 1024,
+        "library_warmup_mb": (baseline_kb - (import_kb or baseline_kb)) / 1024,
         "baseline_mb": baseline_kb / 1024,
         "peak_mb": peak_kb / 1024,
         "training_mb": (peak_kb - baseline_kb) / 1024,
