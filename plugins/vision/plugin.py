@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from tinytorch_core import Tensor
 from tinytorch_core.hookspecs import ConfigSchema, Register, hookimpl
 
-__all__ = ["LazyFactory"]
+__all__ = ["LazyFactory", "SampleConfig"]
 
 
 class LazyFactory:
@@ -45,6 +45,36 @@ class LazyFactory:
         return f"<lazy {self.module}.{self.attr}>"
 
 
+class SampleConfig(Mapping[str, Any]):
+    """``{"path": <sample folder>}`` for a dataset's conformance check; ``writer(folder)`` fills the
+    folder (under the cache) the first time the mapping is read, never at registration."""
+
+    def __init__(self, name: str, writer: LazyFactory) -> None:
+        self.name = name
+        self.writer = writer
+        self._data: dict[str, Any] | None = None
+
+    def _resolve(self) -> dict[str, Any]:
+        if self._data is None:
+            from plugins.vision.datasets.download import cache_dir
+
+            self._data = {"path": str(self.writer(cache_dir("samples") / self.name))}
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._resolve()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._resolve())
+
+    def __len__(self) -> int:
+        return len(self._resolve())
+
+    def __repr__(self) -> str:
+        return f"SampleConfig({self.name!r})"
+
+
+_SAMPLES = "plugins.vision.datasets.samples"
 _LAYERS = "plugins.vision.layers"
 _MODELS = "plugins.vision.models"
 _DATASET_FACTORIES: dict[str, LazyFactory] = {
@@ -89,10 +119,13 @@ def tinytorch_register_datasets(register: Register) -> None:
     register("shapes", _DATASET_FACTORIES["shapes"],
              description="procedural shapes (circle, square, triangle, cross[, ring]); offline, any size",
              sample_config={"n_train": 64, "n_val": 32, "image_size": 16})
+    # Their sample configs point at tiny files in the real formats, written on first use (offline).
     register("mnist", _DATASET_FACTORIES["mnist"],
-             description="MNIST digits from IDX files (path=... or downloaded into the cache, sha256-checked)")
+             description="MNIST digits from IDX files (path=... or downloaded into the cache, sha256-checked)",
+             sample_config=SampleConfig("mnist-idx", LazyFactory(_SAMPLES, "write_sample_mnist")))
     register("cifar10", _DATASET_FACTORIES["cifar10"],
-             description="CIFAR-10 from the binary release (path=... or downloaded into the cache, sha256-checked)")
+             description="CIFAR-10 from the binary release (path=... or downloaded into the cache, sha256-checked)",
+             sample_config=SampleConfig("cifar10-bin", LazyFactory(_SAMPLES, "write_sample_cifar10")))
 
 
 @hookimpl
