@@ -404,3 +404,15 @@ def test_trains_on_shakespeare_slice(shakespeare_path: Path) -> None:
     assert after < 2.6, (before, after)
     assert len(history.train_loss) == 200 and history.val_loss[-1][1] < 2.6
     assert model.generate("ROMEO:", max_length=40, seed=0).startswith("ROMEO:")
+
+
+def test_train_on_text_builds_a_tokenizer_and_rejects_short_text() -> None:
+    model = _tiny_gpt(vocab_size=12, block_size=4)
+    with pytest.raises(ValueError, match="block_size \\+ 1"):
+        model.train_on_text("abc", steps=1)
+    text = "abcabcabd" * 30
+    history = model.train_on_text(text, steps=3, batch_size=4, eval_every=3)
+    assert isinstance(model.tokenizer, CharTokenizer) and model.tokenizer.vocab == "abcd"
+    assert len(history.train_loss) == 3 and all(np.isfinite(history.train_loss))
+    with pytest.raises(ValueError, match="distinct characters but the model's vocab_size is 7"):
+        _tiny_gpt().train_on_text("abcdefghij" * 10, steps=1)

@@ -21,7 +21,7 @@ from plugins.language.positional import PositionalEncoding
 from plugins.language.transformer import TransformerBlock
 from tinytorch_core import Tensor, default_dtype, no_grad
 from tinytorch_core import functional as F
-from tinytorch_core.data import DataLoader, Dataset, Subset
+from tinytorch_core.data import DataLoader, Subset
 from tinytorch_core.nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, init
 
 Array = np.ndarray[Any, Any]
@@ -92,43 +92,20 @@ def _validate_sampling(max_new_tokens: int, temperature: float, top_k: int | Non
         raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
 
 
-class _TokenWindows(Dataset):
-    """Windows of ``block_size + 1`` consecutive tokens starting at every offset: (input, target) pairs."""
-
-    def __init__(self, tokens: Array, block_size: int) -> None:
-        if len(tokens) < block_size + 1:
-            raise ValueError(
-                f"text of {len(tokens)} tokens is shorter than one training window of block_size + 1 = "
-                f"{block_size + 1} tokens; use more text or a smaller block_size"
-            )
-        self.tokens = tokens
-        self.block_size = block_size
-        self._offsets = np.arange(block_size + 1)
-
-    def __len__(self) -> int:
-        return len(self.tokens) - self.block_size
-
-    def __getitem__(self, index: int) -> tuple[Array, ...]:
-        window = self.tokens[index : index + self.block_size + 1]
-        return window[:-1], window[1:]
-
-    def get_batch(self, indices: Array) -> tuple[Array, ...]:
-        windows = self.tokens[np.asarray(indices)[:, None] + self._offsets]
-        return windows[:, :-1], windows[:, 1:]
-
-
 def _text_loaders(
     tokens: Array, block_size: int, batch_size: int, val_fraction: float, seed: int, eval_batches: int
 ) -> tuple[DataLoader, DataLoader | None]:
     """Train/validation loaders of random windows; validation is the last ``val_fraction`` of the tokens."""
+    from plugins.language.data import TextWindows
+
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     n_val = int(len(tokens) * val_fraction)
-    train = _TokenWindows(tokens[: len(tokens) - n_val], block_size)
+    train = TextWindows(tokens[: len(tokens) - n_val], block_size)
     train_loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, seed=seed)
     if n_val < block_size + 1:
         return train_loader, None
-    val = _TokenWindows(tokens[len(tokens) - n_val :], block_size)
+    val = TextWindows(tokens[len(tokens) - n_val :], block_size)
     # A fixed, evenly spread subset keeps every evaluation comparable and short.
     picks = np.linspace(0, len(val) - 1, num=min(len(val), eval_batches * batch_size)).astype(np.int64)
     return train_loader, DataLoader(Subset(val, picks), batch_size=batch_size)
@@ -419,7 +396,10 @@ class TinyGPT(Module):
         from tinytorch_core.optim import AdamW
         from tinytorch_core.training import Trainer
 
-        if self.tokenizer is None:
+        if steps <= 0 or batch_size <= 0:
+            raise ValueError(f"train_on_text: steps and batch_size must be positive, got steps={steps}, batch_size={batch_size}")
+        tokenizer = self.tokenizer
+        if tokenizer is None:
             from plugins.language.tokenizers import CharTokenizer
 
             tokenizer = CharTokenizer.from_text(text)
@@ -428,11 +408,9 @@ class TinyGPT(Module):
                     f"train_on_text: the text has {tokenizer.vocab_size} distinct characters but the model's "
                     f"vocab_size is {self.vocab_size}; build TinyGPT(vocab_size={tokenizer.vocab_size})"
                 )
-            self.tokenizer = tokenizer
-        if steps <= 0 or batch_size <= 0:
-            raise ValueError(f"train_on_text: steps and batch_size must be positive, got steps={steps}, batch_size={batch_size}")
-        tokens = np.asarray(self._require_tokenizer().encode(text), dtype=np.int64)
+        tokens = np.asarray(tokenizer.encode(text), dtype=np.int64)
         train_loader, val_loader = _text_loaders(tokens, self.block_size, batch_size, val_fraction, seed, eval_batches)
+        self.tokenizer = tokenizer  # only once the text is known to be usable
         optimizer = AdamW(self.optimizer_groups(weight_decay), lr=lr, betas=betas)
         every = eval_every if eval_every is not None else max(1, steps // 5)
         trainer = Trainer(self, optimizer, grad_clip=grad_clip, eval_every=every, progress=progress)
