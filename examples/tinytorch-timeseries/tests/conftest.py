@@ -1,0 +1,3 @@
+"""The TinyTorch conformance kit's fixtures (plugin_manager, hook_recorder)."""
+
+pytest_plugins = ["registry.testing"]
