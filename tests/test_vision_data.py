@@ -64,7 +64,10 @@ def test_random_crop_picks_real_windows_of_the_padded_image() -> None:
 
 def test_random_transforms_are_deterministic_under_a_seed() -> None:
     x = _batch(16)
-    pipeline = lambda: Compose([RandomCrop(4, padding=1, seed=3), RandomHorizontalFlip(0.5, seed=4)])  # noqa: E731
+
+    def pipeline() -> Compose:
+        return Compose([RandomCrop(4, padding=1, seed=3), RandomHorizontalFlip(0.5, seed=4)])
+
     np.testing.assert_array_equal(pipeline()(x), pipeline()(x))
     other = Compose([RandomCrop(4, padding=1, seed=5), RandomHorizontalFlip(0.5, seed=6)])(x)
     assert not np.array_equal(pipeline()(x), other)

@@ -210,7 +210,7 @@ def test_batchnorm_state_dict_holds_running_stats() -> None:
 
 @pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
 def test_batchnorm_matches_torch_train_and_eval() -> None:
-    import torch
+    torch: Any = importlib.import_module("torch")
 
     x = np.random.default_rng(4).standard_normal((6, 3, 4, 5)) * 2 + 0.5
     ours = BatchNorm2d(3, momentum=0.3).double()
@@ -233,7 +233,7 @@ def test_batchnorm_matches_torch_train_and_eval() -> None:
 
 @pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
 def test_conv_and_pool_match_torch_float32() -> None:
-    import torch
+    torch: Any = importlib.import_module("torch")
 
     conv = Conv2d(3, 8, 3, stride=2, padding=1)
     ref = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
@@ -248,7 +248,7 @@ def test_conv_and_pool_match_torch_float32() -> None:
     np.testing.assert_allclose(out_o.data, out_t.detach().numpy(), rtol=1e-4, atol=1e-5)
     out_o.sum().backward()
     out_t.sum().backward()
-    assert xo.grad is not None and xt.grad is not None
+    assert xo.grad is not None and xt.grad is not None and conv.weight.grad is not None
     np.testing.assert_allclose(xo.grad, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(conv.weight.grad, ref.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
 

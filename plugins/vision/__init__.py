@@ -11,9 +11,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from plugins.vision.datasets import load_cifar10, load_mnist, make_shapes
-    from plugins.vision.layers import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
-    from plugins.vision.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip
+    from plugins.vision.datasets import load_cifar10 as load_cifar10
+    from plugins.vision.datasets import load_mnist as load_mnist
+    from plugins.vision.datasets import load_shapes as load_shapes
+    from plugins.vision.datasets import make_shapes as make_shapes
+    from plugins.vision.layers import AvgPool2d as AvgPool2d
+    from plugins.vision.layers import BatchNorm2d as BatchNorm2d
+    from plugins.vision.layers import Conv2d as Conv2d
+    from plugins.vision.layers import Flatten as Flatten
+    from plugins.vision.layers import MaxPool2d as MaxPool2d
+    from plugins.vision.transforms import Compose as Compose
+    from plugins.vision.transforms import Normalize as Normalize
+    from plugins.vision.transforms import RandomCrop as RandomCrop
+    from plugins.vision.transforms import RandomHorizontalFlip as RandomHorizontalFlip
 
 _LAZY = {
     "Conv2d": "plugins.vision.layers",
@@ -26,6 +36,7 @@ _LAZY = {
     "RandomCrop": "plugins.vision.transforms",
     "RandomHorizontalFlip": "plugins.vision.transforms",
     "make_shapes": "plugins.vision.datasets",
+    "load_shapes": "plugins.vision.datasets",
     "load_mnist": "plugins.vision.datasets",
     "load_cifar10": "plugins.vision.datasets",
 }
