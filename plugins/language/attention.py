@@ -22,7 +22,7 @@ from tinytorch_core.nn import Dropout, Linear, Module, init
 
 Array = np.ndarray[Any, Any]
 
-__all__ = ["MultiHeadAttention", "KVCache", "attention_core"]
+__all__ = ["MultiHeadAttention", "KVCache", "attention_core", "cached_attention", "causal_bias"]
 
 _mask_cache: dict[tuple[int, int, str], Array] = {}
 
@@ -193,7 +193,7 @@ class KVCache:
         self.length = 0
 
 
-def _cached_attention(qkv: Array, num_heads: int, keys: Array, values: Array, start: int) -> Array:
+def cached_attention(qkv: Array, num_heads: int, keys: Array, values: Array, start: int) -> Array:
     """Attention of ``Tn`` new positions against the cache, writing their keys/values at ``start``.
 
     No autograd here: this is the inference path only (generation under ``no_grad``).
@@ -259,23 +259,11 @@ class MultiHeadAttention(Module):
         x: Tensor,
         padding_mask: Array | Tensor | None = None,
         return_attention: bool = False,
-        kv_cache: tuple[Array, Array, int] | None = None,
     ) -> Any:
-        """Attend over ``x`` (B, T, d_model).
-
-        ``kv_cache=(keys, values, start)`` (inference only) writes this call's keys/values into
-        the preallocated (B, H, capacity, hd) arrays at ``start`` and attends over positions
-        ``0..start+T-1``; the caller owns the position counter (see :class:`KVCache`).
-        """
+        """Attend over ``x`` (B, T, d_model); returns the output, or ``(output, weights)`` when asked."""
         if x.ndim != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"MultiHeadAttention({self.d_model}): expected input (B, T, {self.d_model}), got {x.shape}")
         qkv = self.qkv(x)
-        if kv_cache is not None:
-            if padding_mask is not None or return_attention:
-                raise ValueError("MultiHeadAttention: kv_cache cannot be combined with padding_mask/return_attention")
-            keys, values, start = kv_cache
-            mixed = Tensor(_cached_attention(qkv.data, self.num_heads, keys, values, start))
-            return self.proj(mixed)
         mask = _as_padding_mask(padding_mask, x.shape[0], x.shape[1])
         sink: list[Array] | None = [] if return_attention else None
         p = self.dropout_p if self.training else 0.0

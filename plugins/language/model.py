@@ -16,7 +16,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from plugins.language.attention import KVCache
+from plugins.language.attention import KVCache, cached_attention
 from plugins.language.positional import PositionalEncoding
 from plugins.language.transformer import TransformerBlock
 from tinytorch_core import Tensor, default_dtype, no_grad
@@ -109,6 +109,67 @@ def _text_loaders(
     # A fixed, evenly spread subset keeps every evaluation comparable and short.
     picks = np.linspace(0, len(val) - 1, num=min(len(val), eval_batches * batch_size)).astype(np.int64)
     return train_loader, DataLoader(Subset(val, picks), batch_size=batch_size)
+
+
+# ---------------------------------------------------------------------------- inference kernels
+
+
+def _affine(x: Array, weight: Array, bias: Array | None) -> Array:
+    """``x @ weight.T + bias`` on arrays (weight in the (out, in) layout)."""
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    return cast(Array, out)
+
+
+def _layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float = 1e-5) -> Array:
+    """LayerNorm over the last axis on arrays (the same formula as the core's fused op)."""
+    ones = np.ones(x.shape[-1], dtype=x.dtype)
+    inv_d = x.dtype.type(1.0 / x.shape[-1])
+    centred = x - (x @ ones * inv_d)[..., None]
+    var = (centred * centred) @ ones * inv_d
+    centred *= (1.0 / np.sqrt(var + x.dtype.type(eps)))[..., None]
+    if weight is not None:
+        centred *= weight
+    if bias is not None:
+        centred += bias
+    return cast(Array, centred)
+
+
+def _gelu_tanh(x: Array) -> Array:
+    """GELU, tanh approximation, on arrays: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    inner = x * x
+    inner *= x.dtype.type(0.044715)
+    inner += 1.0
+    inner *= x
+    inner *= x.dtype.type(math.sqrt(2.0 / math.pi))
+    np.tanh(inner, out=inner)
+    inner += 1.0
+    inner *= x
+    inner *= 0.5
+    return inner
+
+
+class _InferenceWeights:
+    """The weight arrays of a TinyGPT, gathered once per generation call (no Module lookups per step)."""
+
+    def __init__(self, model: TinyGPT) -> None:
+        def linear(layer: Any) -> tuple[Array, Array | None]:
+            return layer.weight.data, None if layer.bias is None else layer.bias.data
+
+        def norm(layer: Any) -> tuple[Array | None, Array | None, float]:
+            return (None if layer.weight is None else layer.weight.data,
+                    None if layer.bias is None else layer.bias.data, float(layer.eps))
+
+        self.token: Array = model.token_embedding.weight.data
+        self.position: Array = model.position.weight.data
+        self.head: Array = model.token_embedding.weight.data if model.tie_weights else model.lm_head.weight.data
+        self.ln_f = norm(model.ln_f)
+        self.blocks = []
+        for block in model.blocks:
+            ff = list(block.feedforward.children())
+            self.blocks.append((norm(block.ln1), linear(block.attention.qkv), linear(block.attention.proj),
+                                norm(block.ln2), linear(ff[0]), linear(ff[2])))
 
 
 class TinyGPT(Module):
@@ -214,15 +275,23 @@ class TinyGPT(Module):
             x = block(x, padding_mask) if padding_mask is not None else block(x)
         return self._head(self.ln_f(x))
 
-    def _forward_cached(self, ids: Array, cache: KVCache) -> Array:
-        """Inference step: run ``ids`` (B, Tn) at positions ``cache.length..``, fill the cache, return last logits (B, V)."""
+    def _forward_cached(self, ids: Array, cache: KVCache, weights: _InferenceWeights) -> Array:
+        """Inference step: run ``ids`` (B, Tn) at positions ``cache.length..``, fill the cache, return last logits (B, V).
+
+        Plain numpy on the weight arrays, no Tensors: one decoding step is ~60 small numpy calls,
+        and the graph machinery would cost more than the maths at batch 1.
+        """
         start = cache.length
-        x = self.token_embedding(ids) + self.position(ids.shape[1], offset=start)
-        for layer, block in enumerate(self.blocks):
-            x = block(x, kv_cache=(cache.keys[layer], cache.values[layer], start))
-        cache.length = start + ids.shape[1]
-        last = self.ln_f(x[:, -1:, :])
-        return self._head(last).data[:, 0, :]
+        steps = ids.shape[1]
+        x = weights.token[ids] + weights.position[start : start + steps]
+        for layer, (ln1, qkv, proj, ln2, ff0, ff2) in enumerate(weights.blocks):
+            mixed = cached_attention(_affine(_layer_norm(x, *ln1), *qkv), self.num_heads,
+                                      cache.keys[layer], cache.values[layer], start)
+            x += _affine(mixed, *proj)
+            x += _affine(_gelu_tanh(_affine(_layer_norm(x, *ln2), *ff0)), *ff2)
+        cache.length = start + steps
+        last = _layer_norm(x[:, -1, :], *weights.ln_f)
+        return cast(Array, last @ weights.head.T)
 
     def _last_logits_uncached(self, ids: Array) -> Array:
         """Full forward over ``ids`` (the reference path for generation without a cache)."""
@@ -258,7 +327,8 @@ class TinyGPT(Module):
                     dtype = self.token_embedding.weight.dtype
                     cache = KVCache(self.num_layers, ids.shape[0], self.num_heads, self.block_size,
                                     self.d_model // self.num_heads, dtype)
-                    logits = self._forward_cached(context, cache)
+                    weights = _InferenceWeights(self)
+                    logits = self._forward_cached(context, cache, weights)
                 else:
                     logits = self._last_logits_uncached(context)
                 for step in range(max_new_tokens):
@@ -270,10 +340,10 @@ class TinyGPT(Module):
                     if cache is None:
                         logits = self._last_logits_uncached(context)
                     elif cache.length < self.block_size:
-                        logits = self._forward_cached(token[:, None], cache)
+                        logits = self._forward_cached(token[:, None], cache, weights)
                     else:
                         cache.reset()
-                        logits = self._forward_cached(context, cache)
+                        logits = self._forward_cached(context, cache, weights)
         finally:
             self.train(was_training)
 

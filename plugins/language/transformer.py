@@ -74,15 +74,14 @@ class TransformerBlock(Module):
         self,
         x: Tensor,
         padding_mask: np.ndarray[Any, Any] | Tensor | None = None,
-        kv_cache: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int] | None = None,
     ) -> Tensor:
-        """(B, T, d_model) -> (B, T, d_model); ``padding_mask``/``kv_cache`` go to the attention module."""
-        if padding_mask is None and kv_cache is None:
+        """(B, T, d_model) -> (B, T, d_model); ``padding_mask`` ((B, T) bool) goes to the attention module."""
+        if padding_mask is None:
             attended = self.attention(self.ln1(x))
         elif isinstance(self.attention, MultiHeadAttention):
-            attended = self.attention(self.ln1(x), padding_mask=padding_mask, kv_cache=kv_cache)
+            attended = self.attention(self.ln1(x), padding_mask=padding_mask)
         else:
-            raise TypeError("TransformerBlock: padding_mask/kv_cache need a MultiHeadAttention attention module")
+            raise TypeError("TransformerBlock: padding_mask needs a MultiHeadAttention attention module")
         x = x + cast(Tensor, attended)
         hidden: Tensor = self.feedforward(self.ln2(x))
         if self.dropout_p > 0.0 and self.training:
