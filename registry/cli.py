@@ -140,10 +140,15 @@ def build_parser(manager: PluginManager | None, command: str | None) -> argparse
         for component in manager.list("commands"):
             sub = commands.add_parser(component.name, parents=[common],
                                       help=f"{component.description} [plugin {component.plugin}]")
-            arguments = component.meta.get("arguments")
-            if arguments is not None:
-                arguments(sub)
             sub.set_defaults(_plugin_command=component)
+            arguments = component.meta.get("arguments")
+            if arguments is None:
+                continue
+            try:
+                arguments(sub)
+            except Exception as exc:  # one plugin's broken options must not take down every command
+                sub.set_defaults(_broken_command=f"plugin {component.plugin!r}: command {component.name!r} is"
+                                 f" unavailable: its arguments(parser) raised {type(exc).__name__}: {exc}")
     return parser
 
 
@@ -195,6 +200,8 @@ def _warn(message: str) -> None:
 
 def run(argv: Sequence[str]) -> int:
     """Parse ``argv``, load plugins and run the command; errors propagate to :func:`main`."""
+    from registry.errors import CommandError
+
     scan = prescan(argv)
     manager, config, problems = _load_manager(scan)
     for problem in problems + manager.warnings:
@@ -231,6 +238,9 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "report":
         return _cmd_report(args, parser)
     component = getattr(args, "_plugin_command", None)
+    broken = getattr(args, "_broken_command", None)
+    if broken is not None:
+        raise CommandError(broken)
     if component is not None:
         result = component.obj(args)
         return int(result or 0)

@@ -327,9 +327,12 @@ def check_command(component: Component) -> list[Failure]:
     parser = argparse.ArgumentParser(prog=f"tinytorch {component.name}", description=component.description)
     arguments = component.meta.get("arguments")
     buffer = io.StringIO()
-    try:
-        if arguments is not None:
+    if arguments is not None:
+        try:
             arguments(parser)
+        except Exception as exc:  # plugin code
+            return [Failure("commands", component.name, f"arguments(parser) raised {_describe(exc)}")]
+    try:
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             parser.parse_args(["--help"])
     except SystemExit as exit_:

@@ -384,7 +384,7 @@ class PluginManager:
                 raise HookValidationError(
                     f"defines {attr!r}, which is not a tinytorch hook",
                     fix=(f"rename it to {close!r}" if close else "use one of the hooks in docs/plugins.md")
-                    + f" {disable_hint}",
+                    + f", {disable_hint}",
                     **self._error_kwargs(info),
                 )
             if opts is None:

@@ -248,7 +248,7 @@ def test_train_runs_hooks_writes_run_dir_and_resumes(make_plugin: Make, capsys: 
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     losses = [r["train_loss"] for r in rows if "train_loss" in r]
     assert len(losses) == 20 and sum(losses[-5:]) < 0.5 * sum(losses[:5])
-    events = sys.modules[plugin.target].EVENTS  # type: ignore[attr-defined]
+    events = sys.modules[plugin.target].EVENTS
     assert events[0] == ("start", "good_mlp") and events[-1] == ("end", 20)
     assert [e[1] for e in events if e[0] == "step"] == list(range(1, 21))
     # --resume continues from the checkpoint to the new step count
