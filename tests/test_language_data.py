@@ -19,7 +19,7 @@ from plugins.language.corpus import (
     shakespeare_corpus,
     stdlib_corpus,
 )
-from plugins.language.data import TextWindows, make_text_splits, text_dataset
+from plugins.language.data import TextWindows, make_text_splits, text_dataset, validation_windows
 from plugins.language.tokenizers import BPETokenizer, CharTokenizer
 from tinytorch_core.data import DataLoader
 
@@ -165,8 +165,24 @@ def test_make_text_splits_first_90_percent_trains() -> None:
     assert isinstance(splits.train, TextWindows) and isinstance(splits.val, TextWindows)
     assert np.array_equal(splits.train.tokens, tok.encode_array(text[:900]))
     assert np.array_equal(splits.val.tokens, tok.encode_array(text[900:]))
+    assert len(splits.train) == 900 - 16
     assert splits.info == {"vocab_size": 26, "tokenizer": tok, "block_size": 16}
     assert make_text_splits(text, tok, 16, val_fraction=0.0).val is None
+
+
+def test_validation_windows_are_disjoint_and_shuffled() -> None:
+    tokens = np.arange(1000, dtype=np.int64)
+    val = validation_windows(tokens, block_size=16)
+    assert len(val) == 62  # starts 0, 16, ..., 976: every window fits (976 + 16 + 1 <= 1000)
+    assert sorted(val.starts.tolist()) == list(range(0, 977, 16))  # type: ignore[union-attr]
+    assert val.starts is not None and val.starts[:8].tolist() != list(range(0, 128, 16))
+    x, y = val.get_batch(np.arange(len(val)))
+    assert np.array_equal(np.sort(x[:, 0]), np.arange(0, 977, 16)) and np.array_equal(y, x + 1)
+    first_x, first_y = val[0]
+    assert np.array_equal(first_x, x[0]) and np.array_equal(first_y, y[0])
+    assert np.array_equal(validation_windows(tokens, 16).starts, val.starts)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="starts"):
+        TextWindows(tokens, 16, starts=np.array([990]))
 
 
 def test_too_short_corpus_names_sizes() -> None:

@@ -16,19 +16,26 @@ from plugins.language.corpus import load_corpus
 from plugins.language.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 from tinytorch_core.data import Dataset, DataSplits
 
-__all__ = ["TextWindows", "make_text_splits", "make_tokenizer", "text_dataset"]
+__all__ = ["TextWindows", "validation_windows", "make_text_splits", "make_tokenizer", "text_dataset"]
 
 IntArray = NDArray[np.int64]
 Tokenizer = CharTokenizer | BPETokenizer
 
 
 class TextWindows(Dataset):
-    """Every window of ``block_size`` tokens with its next-token targets.
+    """Windows of ``block_size`` tokens with their next-token targets.
 
-    ``dataset[i] == (tokens[i:i+T], tokens[i+1:i+T+1])``; there are ``len(tokens) - T`` windows.
+    By default every window: ``dataset[i] == (tokens[i:i+T], tokens[i+1:i+T+1])`` for the
+    ``len(tokens) - T`` offsets. With ``starts``, item ``i`` is the window starting at ``starts[i]``
+    (the validation split uses this for a fixed random sample, see :func:`make_text_splits`).
     """
 
-    def __init__(self, tokens: NDArray[np.integer[Any]] | list[int], block_size: int) -> None:
+    def __init__(
+        self,
+        tokens: NDArray[np.integer[Any]] | list[int],
+        block_size: int,
+        starts: NDArray[np.integer[Any]] | None = None,
+    ) -> None:
         array = np.asarray(tokens)
         if array.ndim != 1:
             raise ValueError(f"TextWindows expects a 1-D array of token ids, got shape {array.shape}")
@@ -44,9 +51,16 @@ class TextWindows(Dataset):
         self.tokens: IntArray = array.astype(np.int64, copy=False)
         self.block_size = int(block_size)
         self._offsets = np.arange(self.block_size, dtype=np.int64)
+        self.starts: IntArray | None = None
+        if starts is not None:
+            chosen = np.asarray(starts, dtype=np.int64).reshape(-1)
+            last = len(self.tokens) - self.block_size - 1
+            if chosen.size == 0 or chosen.min() < 0 or chosen.max() > last:
+                raise ValueError(f"TextWindows: starts must be a non-empty array of offsets in [0, {last}]")
+            self.starts = chosen
 
     def __len__(self) -> int:
-        return len(self.tokens) - self.block_size
+        return len(self.tokens) - self.block_size if self.starts is None else len(self.starts)
 
     def __getitem__(self, index: int) -> tuple[IntArray, IntArray]:
         count = len(self)
@@ -54,21 +68,38 @@ class TextWindows(Dataset):
         if not -count <= i < count:
             raise IndexError(f"TextWindows index {index} out of range for {count} windows")
         i %= count
-        return self.tokens[i : i + self.block_size], self.tokens[i + 1 : i + self.block_size + 1]
+        start = i if self.starts is None else int(self.starts[i])
+        return self.tokens[start : start + self.block_size], self.tokens[start + 1 : start + self.block_size + 1]
 
     def get_batch(self, indices: NDArray[np.integer[Any]]) -> tuple[IntArray, IntArray]:
-        """Inputs and targets (B, T) for windows starting at ``indices``, gathered with one fancy index each."""
-        starts = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if starts.size and (starts.min() < 0 or starts.max() >= len(self)):
-            raise IndexError(f"TextWindows.get_batch: indices must be in [0, {len(self)}), got {starts.min()}..{starts.max()}")
+        """Inputs and targets (B, T) for items ``indices``, gathered with one fancy index each."""
+        items = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if items.size and (items.min() < 0 or items.max() >= len(self)):
+            raise IndexError(f"TextWindows.get_batch: indices must be in [0, {len(self)}), got {items.min()}..{items.max()}")
+        starts = items if self.starts is None else self.starts[items]
         positions = starts[:, None] + self._offsets
         return self.tokens[positions], self.tokens[positions + 1]
+
+
+def validation_windows(tokens: IntArray, block_size: int, seed: int = 0) -> TextWindows:
+    """Non-overlapping windows covering ``tokens``, in a fixed shuffled order.
+
+    Evaluation usually reads only the first batches of an unshuffled loader; with overlapping
+    windows in order those would all come from the split's first few hundred tokens. Here any
+    prefix of the items is a uniform random sample of the whole split, the same on every run.
+    """
+    last = len(tokens) - block_size - 1
+    starts = np.arange(0, last + 1, block_size, dtype=np.int64)
+    return TextWindows(tokens, block_size, starts=np.random.default_rng(seed).permutation(starts))
 
 
 def make_text_splits(text: str, tokenizer: Tokenizer, block_size: int, val_fraction: float = 0.1) -> DataSplits:
     """Encode ``text``; the first ``1 - val_fraction`` of the tokens train, the rest validate (as nanoGPT).
 
-    ``info`` carries ``vocab_size``, ``tokenizer`` and ``block_size`` for the model factory.
+    Training windows start at every token (a shuffled loader draws random contiguous windows);
+    validation windows come from :func:`validation_windows`, so evaluating a few batches estimates
+    the loss over the whole validation text. ``info`` carries ``vocab_size``, ``tokenizer`` and
+    ``block_size`` for the model factory.
     ``val_fraction=0`` gives no validation set. Either split shorter than one window is an error.
     """
     if not 0.0 <= val_fraction < 1.0:
@@ -88,7 +119,7 @@ def make_text_splits(text: str, tokenizer: Tokenizer, block_size: int, val_fract
             f"fewer than one window of block_size + 1 = {window}; use a longer corpus or a smaller "
             f"block_size (or a smaller val_fraction)"
         )
-    val = TextWindows(val_tokens, block_size) if val_fraction > 0 else None
+    val = validation_windows(val_tokens, block_size) if val_fraction > 0 else None
     info: dict[str, Any] = {"vocab_size": tokenizer.vocab_size, "tokenizer": tokenizer, "block_size": block_size}
     return DataSplits(train=TextWindows(train_tokens, block_size), val=val, info=info)
 
