@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -40,11 +40,13 @@ class BenchConfig:
     vocab_size: int = 65
     lr: float = 1e-3
     seed: int = 0
+    #: the PyTorch reference's attention: "sdpa" (fused, O(T) memory) or "explicit" (masked softmax, T^2 saved)
+    torch_attention: str = "sdpa"
 
     def describe(self) -> str:
         """One line naming every field."""
         return (f"layers={self.num_layers} heads={self.num_heads} d_model={self.d_model} block={self.block_size} "
-                f"batch={self.batch_size} vocab={self.vocab_size} lr={self.lr}")
+                f"batch={self.batch_size} vocab={self.vocab_size} lr={self.lr} torch attention={self.torch_attention}")
 
     def to_json(self) -> str:
         """The config as JSON (how it travels to a memory-probe child)."""
@@ -116,8 +118,12 @@ def build_reference(config: BenchConfig) -> Any:
 
     from benchmarks.reference_torch import ReferenceGPT
 
+    if config.torch_attention not in ("sdpa", "explicit"):
+        raise ValueError(f"torch_attention must be 'sdpa' or 'explicit', got {config.torch_attention!r}")
+    attention: Literal["sdpa", "explicit"] = "explicit" if config.torch_attention == "explicit" else "sdpa"
     torch.manual_seed(config.seed)
-    return ReferenceGPT(config.vocab_size, config.d_model, config.num_layers, config.num_heads, config.block_size)
+    return ReferenceGPT(config.vocab_size, config.d_model, config.num_layers, config.num_heads, config.block_size,
+                        attention=attention)
 
 
 def build_pair(config: BenchConfig) -> tuple[Any, Any]:

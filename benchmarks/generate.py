@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--heads", type=int, default=defaults.num_heads)
     parser.add_argument("--d-model", type=int, default=defaults.d_model)
     parser.add_argument("--vocab", type=int, default=defaults.vocab_size)
+    parser.add_argument("--torch-attention", choices=("sdpa", "explicit"), default="sdpa",
+                        help="PyTorch reference attention: fused SDPA (default) or explicit masked softmax")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     args = parser.parse_args(argv)
@@ -91,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
     set_threads(args.threads)
     rows: list[dict[str, Any]] = []
-    base = BenchConfig(num_layers=args.layers, num_heads=args.heads, d_model=args.d_model, vocab_size=args.vocab)
+    base = BenchConfig(num_layers=args.layers, num_heads=args.heads, d_model=args.d_model, vocab_size=args.vocab,
+                       torch_attention=args.torch_attention)
     print(f"model: layers={base.num_layers} heads={base.num_heads} d_model={base.d_model} vocab={base.vocab_size}; "
-          f"{args.new_tokens} new tokens after a 1-token prompt, "
+          f"torch attention {args.torch_attention}; {args.new_tokens} new tokens after a 1-token prompt, "
           f"sampling, median of {args.repeats} alternating runs, {args.threads} threads, torch {torch.__version__}")
     header = f"{'block':>5} {'batch':>5} {'TinyGPT tok/s':>14} {'PyTorch tok/s':>14} {'ratio':>6}  cached steps / re-encodes"
     print(header)

@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--memory-steps", type=int, default=2, help="steps per memory-probe child; 0 skips memory")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 timed steps, 1 warm-up, 1 memory step")
+    parser.add_argument("--torch-attention", choices=("sdpa", "explicit"), default="sdpa",
+                        help="PyTorch reference attention: fused SDPA (default) or explicit masked softmax")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help=f"PNG output (default {DEFAULT_PLOT.name})")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
@@ -59,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Run both sweeps; one row per (sweep, point)."""
-    base = BenchConfig()
+    base = BenchConfig(torch_attention=args.torch_attention)
     points = [("block_size", replace(base, block_size=t)) for t in args.blocks]
     points += [("d_model", replace(base, d_model=d)) for d in args.d_models]
     rows: list[dict[str, Any]] = []
@@ -103,7 +105,7 @@ def print_row(row: dict[str, Any], rows: list[dict[str, Any]]) -> None:
           f"{_fmt(growth['torch'], '.1f'):>12}", flush=True)
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> bool:
+def plot(rows: list[dict[str, Any]], path: Path, torch_attention: str = "sdpa") -> bool:
     """Write a 2x2 PNG (time and memory vs block_size and vs d_model); False when matplotlib is absent."""
     try:
         import matplotlib
@@ -114,7 +116,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
         print("matplotlib is not installed (pip install -e '.[bench]'): skipping the plot")
         return False
     figure, axes = plt.subplots(2, 2, figsize=(11, 8))
-    labels = {"tinytorch": "TinyGPT (numpy)", "torch": "PyTorch eager"}
+    labels = {"tinytorch": "TinyGPT (numpy)", "torch": f"PyTorch eager ({torch_attention} attention)"}
     for column, (sweep, xlabel) in enumerate((("block_size", "block_size T"), ("d_model", "d_model"))):
         sweep_rows = [r for r in rows if r["sweep"] == sweep]
         xs = [r[sweep] for r in sweep_rows]
@@ -150,11 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
     print(f"4 layers, 4 heads, batch 12, float32, AdamW, {args.threads} threads; {args.steps} timed steps "
-          f"after {args.warmup} warm-up per point (alternating); MB = training peak RSS over the post-import baseline")
+          f"after {args.warmup} warm-up per point (alternating); PyTorch attention: {args.torch_attention}; "
+          "MB = training peak RSS over the warmed-up baseline (see memory_probe.py)")
     rows = measure(args)
-    plot(rows, args.plot)
+    plot(rows, args.plot, args.torch_attention)
     if args.json:
-        write_json(args.json, {"steps": args.steps, "warmup": args.warmup, "threads": args.threads, "rows": rows})
+        payload = {"torch_attention": args.torch_attention, "steps": args.steps, "warmup": args.warmup,
+                   "threads": args.threads, "rows": rows}
+        write_json(args.json, payload)
         print(f"wrote {args.json}")
     return 0
 

@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--vocab", type=int, default=defaults.vocab_size,
                         help="65 = tinyshakespeare characters when the file exists, else random tokens")
     parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--torch-attention", choices=("sdpa", "explicit"), default="sdpa",
+                        help="PyTorch reference attention: fused SDPA (default) or explicit masked softmax")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (numpy BLAS via threadpoolctl if installed)")
     parser.add_argument("--memory-steps", type=int, default=3, help="steps per memory-probe child; 0 skips memory")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
     config = BenchConfig(num_layers=args.layers, num_heads=args.heads, d_model=args.d_model, block_size=args.block,
-                         batch_size=args.batch, vocab_size=args.vocab, lr=args.lr)
+                         batch_size=args.batch, vocab_size=args.vocab, lr=args.lr,
+                         torch_attention=args.torch_attention)
     results = run(config, args.steps, args.warmup, args.threads, args.memory_steps)
     report(results)
     if args.json:
