@@ -1,0 +1,91 @@
+"""Acceptance: the third-party example and a scaffolded plugin install into a fresh virtual environment
+(``pip install``, no network) and are discovered, listed, conform, train and pass their own tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tinytorch-timeseries"
+
+pytestmark = pytest.mark.slow
+
+
+class Venv:
+    """A ``--system-site-packages`` venv (so it sees the installed tinytorch) and helpers to run in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.python = root / "venv" / "bin" / "python"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYTORCH_", "PYTHONPATH", "VIRTUAL_ENV"))}
+        self.env["PYTHONDONTWRITEBYTECODE"] = "1"
+
+    def run(self, *args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.python), *args], cwd=cwd or self.root, env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def tinytorch(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("-m", "registry.cli", *args)
+
+    def pip_install(self, source: Path) -> None:
+        # The venv has no pip of its own (--without-pip); the base interpreter's pip and setuptools are
+        # visible through the system site-packages and install into the venv. No network: --no-index.
+        result = self.run("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", str(source))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
+    root = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root / "venv")],
+                   check=True, timeout=120)
+    yield Venv(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_third_party_example_installs_is_listed_conforms_and_trains(venv: Venv) -> None:
+    source = venv.root / "tinytorch-timeseries"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "runs"))
+    venv.pip_install(source)
+
+    listed = venv.tinytorch("plugins", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    plugins = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}
+    timeseries = plugins["timeseries"]
+    assert timeseries["status"] == "enabled" and timeseries["source"] == "third-party"
+    assert timeseries["distribution"] == "tinytorch-timeseries" and timeseries["version"] == "0.1.0"
+    assert timeseries["registered"]["models"] == 1 and timeseries["module"] == "tinytorch_timeseries.plugin"
+
+    check = venv.tinytorch("plugins", "check", "timeseries")
+    assert check.returncode == 0 and "conforms" in check.stdout, check.stdout + check.stderr
+
+    trained = venv.tinytorch("train", str(source / "timeseries.toml"), "--set", "train.steps=30", "--no-progress")
+    assert trained.returncode == 0, trained.stderr
+    assert "final train loss" in trained.stdout
+    rows = [json.loads(line) for line in (venv.root / "runs" / "timeseries" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train_loss"] for r in rows if "train_loss" in r]
+    assert len(losses) == 30 and sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+
+    own_tests = venv.run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests"), cwd=source)
+    assert own_tests.returncode == 0, own_tests.stdout[-2000:]
+
+
+def test_new_plugin_scaffold_installs_and_passes_its_own_tests(venv: Venv) -> None:
+    made = venv.tinytorch("new-plugin", "demo", "--dir", str(venv.root))
+    assert made.returncode == 0, made.stderr
+    package = venv.root / "tinytorch-demo"
+    venv.pip_install(package)
+    listed = venv.tinytorch("plugins", "--format", "json")
+    assert "demo" in {p["name"] for p in json.loads(listed.stdout)["plugins"]}
+    tests = venv.run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests"), cwd=package)
+    assert tests.returncode == 0, tests.stdout[-2000:]
+    assert "4 passed" in tests.stdout  # none skipped: the installed entry point was checked too
+    check = venv.tinytorch("plugins", "check", "demo")
+    assert check.returncode == 0, check.stdout
