@@ -236,7 +236,7 @@ def run(argv: Sequence[str]) -> int:
         print(f"next: pip install -e {target} && pytest {target}")
         return 0
     if args.command == "report":
-        return _cmd_report(args, parser)
+        return _cmd_report(args, parser, manager)
     component = getattr(args, "_plugin_command", None)
     broken = getattr(args, "_broken_command", None)
     if broken is not None:
@@ -274,7 +274,7 @@ def _cmd_components(args: argparse.Namespace, manager: PluginManager) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser, manager: PluginManager) -> int:
     if args.report_command != "reuse":
         parser.parse_args(["report", "--help"])
         return EXIT_USER_ERROR
@@ -283,6 +283,7 @@ def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         return 1
     from registry import reuse_cli
 
+    args.plugin_manager = manager  # the plugins this invocation loaded (config, -p flags) are the ones measured
     return int(reuse_cli.run(args))
 
 

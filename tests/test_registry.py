@@ -368,3 +368,15 @@ def test_env_variable_turns_tracing_on(monkeypatch: pytest.MonkeyPatch, capsys: 
     monkeypatch.setenv("TINYTORCH_TRACE_PLUGINS", "1")
     PluginManager().hook.tinytorch_on_train_end(trainer=None, config={})
     assert "tinytorch_on_train_end" in capsys.readouterr().err
+
+
+def test_module_level_get_and_list_use_the_default_manager(make_plugin: MakePlugin) -> None:
+    import registry
+
+    manager = load([make_plugin("alpha")])
+    registry.set_default_manager(manager)
+    try:
+        assert registry.get("models", "alpha_model").plugin == "alpha"
+        assert [c.name for c in registry.list("modalities")] == ["alpha"]
+    finally:
+        registry.set_default_manager(None)
