@@ -58,7 +58,30 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ConfigError": ("registry.errors", "ConfigError"),
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Component",
+    "ComponentNotFoundError",
+    "ComponentRegistry",
+    "Config",
+    "ConfigError",
+    "DuplicateComponentError",
+    "HookValidationError",
+    "KINDS",
+    "PluginError",
+    "PluginImportError",
+    "PluginInfo",
+    "PluginManager",
+    "PluginNotInstalledError",
+    "RegistrationError",
+    "RegistryError",
+    "apply_overrides",
+    "default_manager",
+    "find_config",
+    "get",
+    "list",
+    "load_config",
+    "set_default_manager",
+]
 
 
 def __getattr__(name: str) -> Any:
