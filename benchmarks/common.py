@@ -69,7 +69,10 @@ def set_threads(count: int = 2) -> None:
 
         threadpool_limits(count, user_api="blas")
     except ImportError:
-        pass
+        blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", str(os.cpu_count()))
+        if blas_threads != str(count):
+            print(f"warning: torch gets {count} threads but numpy's BLAS keeps {blas_threads}; for a fair run set "
+                  f"OPENBLAS_NUM_THREADS={count} before starting (or pip install threadpoolctl)", file=sys.stderr)
     if "torch" in sys.modules:
         import torch
 

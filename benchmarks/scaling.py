@@ -108,10 +108,10 @@ def print_row(row: dict[str, Any], rows: list[dict[str, Any]]) -> None:
 def plot(rows: list[dict[str, Any]], path: Path, torch_attention: str = "sdpa") -> bool:
     """Write a 2x2 PNG (time and memory vs block_size and vs d_model); False when matplotlib is absent."""
     try:
-        import matplotlib
+        import matplotlib  # type: ignore[import-not-found, unused-ignore]  # optional (bench extra)
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         print("matplotlib is not installed (pip install -e '.[bench]'): skipping the plot")
         return False
