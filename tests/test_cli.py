@@ -281,7 +281,10 @@ def test_resume_without_checkpoint_is_a_clear_error(make_plugin: Make, capsys: p
 # ------------------------------------------------------------------- report / new-plugin
 def test_report_reuse_is_wired_or_says_unavailable(make_plugin: Make, capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import registry
+
     monkeypatch.setitem(sys.modules, "registry.reuse_cli", None)  # import now fails
+    monkeypatch.delattr(registry, "reuse_cli", raising=False)  # an earlier test may have imported it
     assert cli([make_plugin("good")], "report", "reuse") == 1
     assert "reuse report not available" in capsys.readouterr().err
 
