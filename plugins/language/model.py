@@ -116,10 +116,10 @@ def _text_loaders(
 
 def _affine(x: Array, weight: Array, bias: Array | None) -> Array:
     """``x @ weight.T + bias`` on arrays (weight in the (out, in) layout)."""
-    out = x @ weight.T
+    out = x.reshape(-1, x.shape[-1]) @ weight.T  # one 2-D GEMM, as the core's linear does
     if bias is not None:
         out += bias
-    return cast(Array, out)
+    return cast(Array, out.reshape(*x.shape[:-1], weight.shape[0]))
 
 
 def _layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float = 1e-5) -> Array:
