@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every default is the shakespeare config)."""
     defaults = BenchConfig()
     parser = argparse.ArgumentParser(description="TinyGPT vs PyTorch training step, alternating on the same batches.")
-    parser.add_argument("--steps", type=int, default=100, help="timed steps per framework (default 100)")
+    parser.add_argument("--steps", type=int, default=100, help="steps per framework after warm-up (default 100; the first 2 of each 10-step block are untimed)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
     parser.add_argument("--layers", type=int, default=defaults.num_layers)
     parser.add_argument("--heads", type=int, default=defaults.num_heads)
@@ -118,7 +118,7 @@ def report(results: dict[str, Any]) -> None:
     config = BenchConfig(**results["config"])
     print(f"config: {config.describe()}  data: {results['data']}")
     print(f"threads: {results['threads']}  numpy {results['numpy']}  torch {results['torch']}  "
-          f"steps: {results['steps']} timed after {results['warmup']} warm-up, alternating")
+          f"steps: {results['steps']} after {results['warmup']} warm-up, alternating in blocks of 10 (2 settling steps untimed)")
     print(f"model FLOPs/step: {results['model_flops_per_step'] / 1e9:.3f} GFLOP "
           f"= (6N + 12*L*T*d)*B*T with N = {results['flop_params_N']:,} (non-embedding weights + tied LM head)")
     gemm = ", ".join(f"{shape} {rate:.0f}" for shape, rate in results["gemm_gflops"].items())

@@ -197,3 +197,17 @@ def test_import_core_imports_no_plugins_or_registry() -> None:
     code = "import sys, tinytorch_core; bad=[m for m in sys.modules if m.split('.')[0] in ('plugins','registry')]; print(bad); sys.exit(1 if bad else 0)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_embedding_large_table_path_matches_one_hot_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = t64((6, 3), 14)
+    idx = np.array([[0, 2, 2], [5, 0, 2]])
+    F.embedding(idx, w).sum().backward()
+    one_hot_grad = w.grad.copy()  # type: ignore[union-attr]
+    w.grad = None
+    monkeypatch.setattr(F, "_ONE_HOT_LIMIT", 0)  # force the np.add.at scatter path
+    gradcheck(lambda: F.embedding(idx, w), [w])
+    w.grad = None
+    F.embedding(idx, w).sum().backward()
+    assert np.array_equal(w.grad, one_hot_grad)
+    assert np.array_equal(one_hot_grad[:, 0], [2, 0, 3, 0, 0, 1])
