@@ -71,30 +71,41 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- layer norm
+def layer_norm_arrays(x: Array, weight: Array | None, bias: Array | None, eps: float = 1e-5) -> tuple[Array, Array, Array]:
+    """LayerNorm over the last axis on plain arrays: ``(out, xhat, rstd)``, xhat and rstd as 2-D rows.
+
+    The forward kernel of :func:`layer_norm`, public so graph-free inference paths (KV-cached
+    decoding) run the very same arithmetic.
+    """
+    x2 = _rows(x)
+    d = x2.shape[1]
+    mean = _row_sum(x2)
+    mean *= 1.0 / d
+    xhat = x2 - mean[:, None]
+    var = _row_sum(xhat * xhat)
+    var *= 1.0 / d
+    var += eps
+    rstd = np.sqrt(var, out=var)
+    np.divide(1.0, rstd, out=rstd)
+    xhat *= rstd[:, None]
+    if weight is not None:
+        out = xhat * weight
+        if bias is not None:
+            out += bias
+    else:
+        out = xhat.copy() if bias is None else xhat + bias
+    return out.reshape(x.shape), xhat, rstd
+
+
 class _LayerNorm(Function):
     @staticmethod
     def forward(ctx: Context, x: Array, weight: Array | None, bias: Array | None, eps: float = 1e-5) -> Array:
-        x2 = _rows(x)
-        d = x2.shape[1]
-        mean = _row_sum(x2)
-        mean *= 1.0 / d
-        xhat = x2 - mean[:, None]
-        var = _row_sum(xhat * xhat)
-        var *= 1.0 / d
-        var += eps
-        rstd = np.sqrt(var, out=var)
-        np.divide(1.0, rstd, out=rstd)
-        xhat *= rstd[:, None]
-        if weight is not None:
-            out = xhat * weight
-            if bias is not None:
-                out += bias
-        else:
-            out = xhat.copy() if bias is None else xhat + bias
+        out, xhat, rstd = layer_norm_arrays(x, weight, bias, eps)
+        d = x.shape[-1]
         ctx.save_for_backward(xhat, rstd, weight if weight is not None else np.ones(d, dtype=x.dtype))
         ctx.shape = x.shape
         ctx.affine = weight is not None
-        return cast(Array, out.reshape(x.shape))
+        return out
 
     @staticmethod
     def backward(ctx: Context, grad: Array) -> tuple[Array | None, ...]:
@@ -137,19 +148,27 @@ def _erf(z: Array) -> Array:
     return np.where(z >= 0, 1.0 - erfc, erfc - 1.0).astype(z.dtype, copy=False)
 
 
+def gelu_tanh_arrays(x: Array) -> tuple[Array, Array]:
+    """GELU (tanh form) on a plain array: ``(out, t)`` with t = tanh(k (x + c x^3)) kept for backward.
+
+    The forward kernel of :func:`gelu`, public for graph-free inference paths.
+    """
+    t = x * x
+    t *= _SQRT_2_OVER_PI * _GELU_C
+    t += _SQRT_2_OVER_PI
+    t *= x
+    np.tanh(t, out=t)
+    out = t + 1.0
+    out *= x
+    out *= 0.5
+    return out, t
+
+
 class _GeluTanh(Function):
     @staticmethod
     def forward(ctx: Context, x: Array) -> Array:
-        # t = tanh(k x + k c x^3), computed in place in one buffer
-        t = x * x
-        t *= _SQRT_2_OVER_PI * _GELU_C
-        t += _SQRT_2_OVER_PI
-        t *= x
-        np.tanh(t, out=t)
+        out, t = gelu_tanh_arrays(x)
         ctx.save_for_backward(x, t)
-        out = t + 1.0
-        out *= x
-        out *= 0.5
         return out
 
     @staticmethod

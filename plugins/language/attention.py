@@ -174,7 +174,7 @@ def attention_core(
 
 
 class KVCache:
-    """Preallocated keys and values for incremental decoding: per layer (B, H, capacity, hd) arrays.
+    """Preallocated keys (B, H, hd, capacity) and values (B, H, capacity, hd) per layer, for incremental decoding.
 
     ``length`` counts the positions filled so far; every layer writes the same positions in
     one step, and the model advances ``length`` once per forward.
@@ -182,9 +182,10 @@ class KVCache:
 
     def __init__(self, num_layers: int, batch: int, num_heads: int, capacity: int, head_dim: int,
                  dtype: np.dtype[Any]) -> None:
-        shape = (batch, num_heads, capacity, head_dim)
-        self.keys = [np.zeros(shape, dtype=dtype) for _ in range(num_layers)]
-        self.values = [np.zeros(shape, dtype=dtype) for _ in range(num_layers)]
+        # Keys are stored transposed, (B, H, hd, capacity): q @ keys[..., :length] is then a plain
+        # strided GEMM operand, instead of a contiguous copy of K^T of every layer at every step.
+        self.keys = [np.zeros((batch, num_heads, head_dim, capacity), dtype=dtype) for _ in range(num_layers)]
+        self.values = [np.zeros((batch, num_heads, capacity, head_dim), dtype=dtype) for _ in range(num_layers)]
         self.capacity = capacity
         self.length = 0
 
@@ -203,13 +204,13 @@ def cached_attention(qkv: Array, num_heads: int, keys: Array, values: Array, sta
     head_dim = d_model // num_heads
     dtype = qkv.dtype
     end = start + steps
-    if end > keys.shape[2]:
-        raise ValueError(f"KV cache overflow: {end} positions needed but the cache holds {keys.shape[2]}")
+    if end > values.shape[2]:
+        raise ValueError(f"KV cache overflow: {end} positions needed but the cache holds {values.shape[2]}")
     heads = qkv.reshape(batch, steps, 3, num_heads, head_dim).transpose(2, 0, 3, 1, 4)
-    keys[:, :, start:end] = heads[1]
+    keys[:, :, :, start:end] = heads[1].swapaxes(-1, -2)
     values[:, :, start:end] = heads[2]
     q = heads[0] * dtype.type(1.0 / math.sqrt(head_dim))
-    scores = q @ np.ascontiguousarray(keys[:, :, :end].swapaxes(-1, -2))
+    scores = q @ keys[:, :, :, :end]
     if steps > 1:
         scores += causal_bias(steps, end, dtype)
     probs = _softmax_rows(scores)

@@ -123,31 +123,13 @@ def _affine(x: Array, weight: Array, bias: Array | None) -> Array:
 
 
 def _layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float = 1e-5) -> Array:
-    """LayerNorm over the last axis on arrays (the same formula as the core's fused op)."""
-    ones = np.ones(x.shape[-1], dtype=x.dtype)
-    inv_d = x.dtype.type(1.0 / x.shape[-1])
-    centred = x - (x @ ones * inv_d)[..., None]
-    var = (centred * centred) @ ones * inv_d
-    centred *= (1.0 / np.sqrt(var + x.dtype.type(eps)))[..., None]
-    if weight is not None:
-        centred *= weight
-    if bias is not None:
-        centred += bias
-    return cast(Array, centred)
+    """LayerNorm on arrays: the core's own fused kernel, without the graph."""
+    return F.layer_norm_arrays(x, weight, bias, eps)[0]
 
 
 def _gelu_tanh(x: Array) -> Array:
-    """GELU, tanh approximation, on arrays: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    inner = x * x
-    inner *= x.dtype.type(0.044715)
-    inner += 1.0
-    inner *= x
-    inner *= x.dtype.type(math.sqrt(2.0 / math.pi))
-    np.tanh(inner, out=inner)
-    inner += 1.0
-    inner *= x
-    inner *= 0.5
-    return inner
+    """GELU (tanh form) on arrays: the core's own fused kernel, without the graph."""
+    return F.gelu_tanh_arrays(x)[0]
 
 
 class _InferenceWeights:
@@ -284,9 +266,14 @@ class TinyGPT(Module):
         start = cache.length
         steps = ids.shape[1]
         x = weights.token[ids] + weights.position[start : start + steps]
+        last_layer = len(weights.blocks) - 1
         for layer, (ln1, qkv, proj, ln2, ff0, ff2) in enumerate(weights.blocks):
             mixed = cached_attention(_affine(_layer_norm(x, *ln1), *qkv), self.num_heads,
                                       cache.keys[layer], cache.values[layer], start)
+            if layer == last_layer:
+                # Every position's keys and values are cached by now; only the last position's
+                # output feeds the logits, so the last block's projection and MLP run on it alone.
+                x, mixed = x[:, -1:], mixed[:, -1:]
             x += _affine(mixed, *proj)
             x += _affine(_gelu_tanh(_affine(_layer_norm(x, *ln2), *ff0)), *ff2)
         cache.length = start + steps
