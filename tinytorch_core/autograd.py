@@ -139,13 +139,14 @@ class Function:
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        n_args = len(args)  # the closure must not hold ``args``: that would keep every input's data alive
 
         def grad_fn(g: Array) -> list[Array | None]:
             res = cls.backward(ctx, g)
             grads = res if isinstance(res, (tuple, list)) else (res,)
-            if len(grads) != len(args):
+            if len(grads) != n_args:
                 raise RuntimeError(
-                    f"{name}.backward returned {len(grads)} gradients for {len(args)} positional inputs; "
+                    f"{name}.backward returned {len(grads)} gradients for {n_args} positional inputs; "
                     "return one per input (None where there is none)"
                 )
             return [None if grads[i] is None else np.asarray(grads[i]) for i in positions]

@@ -109,6 +109,51 @@ def _broadcast_error(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> ValueEr
     )
 
 
+class Node:
+    """One recorded op: its local chain rule and edges to its inputs.
+
+    ``inputs[i]`` is the input's own node when it is an op result, the input tensor itself when
+    it is a leaf that requires grad, and ``None`` when no gradient flows to it.
+    """
+
+    __slots__ = ("grad_fn", "inputs", "op", "shape")
+
+    def __init__(self, grad_fn: GradFn, inputs: tuple[Node | Tensor | None, ...], op: str,
+                 shape: tuple[int, ...]) -> None:
+        self.grad_fn = grad_fn
+        self.inputs = inputs
+        self.op = op
+        self.shape = shape
+
+
+def _topological_order(root: Node) -> list[Node]:
+    """Nodes reachable from ``root``, every node after all of its inputs (iterative DFS, no recursion)."""
+    order: list[Node] = []
+    visited: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for inp in node.inputs:
+            if isinstance(inp, Node) and id(inp) not in visited:
+                stack.append((inp, False))
+    return order
+
+
+def _accumulate(leaf: Tensor, g: Array) -> None:
+    """Add ``g`` into a leaf's ``.grad`` (a fresh copy the first time: ``g`` may be shared)."""
+    if leaf.grad is None:
+        leaf.grad = np.array(g, dtype=leaf.data.dtype, copy=True)
+    else:
+        leaf.grad += g
+
+
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
 
@@ -116,7 +161,7 @@ class Tensor:
     dtype (float32) unless ``dtype`` is given; integer arrays (indices, targets) stay integer.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_grad_fn", "_op", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
     __array_priority__ = 1000  # numpy defers ``ndarray op Tensor`` to our reflected ops
 
     data: Array
@@ -129,33 +174,38 @@ class Tensor:
         if requires_grad and self.data.dtype.kind not in "fc":
             raise TypeError(f"only floating tensors can require grad, got dtype {self.data.dtype}")
         self.requires_grad = bool(requires_grad)
-        self._parents: tuple[Tensor, ...] = ()
-        self._grad_fn: GradFn | None = None
-        self._op = ""
+        self._node: Node | None = None
 
     # ------------------------------------------------------------------ plumbing
     @classmethod
     def _make(cls, data: Array, parents: tuple[Tensor, ...], grad_fn: GradFn, op: str) -> Tensor:
-        """Wrap an op's output; record the graph edge only when a parent needs grad."""
+        """Wrap an op's output; record a graph node only when an input needs grad.
+
+        The node keeps the op's closure and edges to its inputs' nodes (or, for leaves, the leaf
+        tensors), never the inputs' data: an intermediate result is freed as soon as nothing
+        but the graph refers to it, unless the op's closure saved it for backward.
+        """
         out = cls.__new__(cls)
         out.data = data
         out.grad = None
-        out._op = op
         if _grad_mode._op_observer is not None:
             _grad_mode._op_observer(op, "forward", 0.0)
         if _grad_mode._enabled and any(p.requires_grad for p in parents):
             out.requires_grad = True
-            out._parents = parents
-            out._grad_fn = grad_fn
+            out._node = Node(
+                grad_fn,
+                tuple(p._node if p._node is not None else (p if p.requires_grad else None) for p in parents),
+                op,
+                data.shape,
+            )
         else:
             out.requires_grad = False
-            out._parents = ()
-            out._grad_fn = None
+            out._node = None
         return out
 
     @property
     def is_leaf(self) -> bool:
-        return self._grad_fn is None
+        return self._node is None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -235,58 +285,39 @@ class Tensor:
             if seed.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}")
 
-        order = self._topological_order()
-        grads: dict[int, Array] = {id(self): seed}
-        for node in reversed(order):
+        root = self._node
+        if root is None:  # a leaf: d(self)/d(self) is the seed itself
+            _accumulate(self, seed)
+            return
+        grads: dict[int, Array] = {id(root): seed}
+        observer = _grad_mode._op_observer
+        for node in reversed(_topological_order(root)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._grad_fn is None:
-                if node.grad is None:
-                    node.grad = np.array(g, dtype=node.data.dtype, copy=True)
-                else:
-                    node.grad += g
-                continue
-            observer = _grad_mode._op_observer
             if observer is None:
-                parent_grads = node._grad_fn(g)
+                input_grads = node.grad_fn(g)
             else:
                 t0 = time.perf_counter()
-                parent_grads = node._grad_fn(g)
-                observer(node._op, "backward", time.perf_counter() - t0)
-            for parent, pg in zip(node._parents, parent_grads):
-                if pg is None or not parent.requires_grad:
+                input_grads = node.grad_fn(g)
+                observer(node.op, "backward", time.perf_counter() - t0)
+            for inp, ig in zip(node.inputs, input_grads):
+                if inp is None or ig is None:
                     continue
-                if pg.shape != parent.data.shape:
+                if ig.shape != inp.shape:
                     raise RuntimeError(
-                        f"internal error: op '{node._op}' produced a gradient of shape {pg.shape} "
-                        f"for an input of shape {parent.data.shape}"
+                        f"internal error: op '{node.op}' produced a gradient of shape {ig.shape} "
+                        f"for an input of shape {inp.shape}"
                     )
-                key = id(parent)
-                prev = grads.get(key)
-                grads[key] = pg if prev is None else prev + pg
+                if isinstance(inp, Node):
+                    prev = grads.get(id(inp))
+                    grads[id(inp)] = ig if prev is None else prev + ig
+                else:
+                    _accumulate(inp, ig)
             if not retain_graph:
-                # Drop the closure (and the activations it holds) but keep the node a non-leaf.
-                node._grad_fn = _freed_grad_fn
-                node._parents = ()
-
-    def _topological_order(self) -> list[Tensor]:
-        order: list[Tensor] = []
-        visited: set[int] = set()
-        stack: list[tuple[Tensor, bool]] = [(self, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            for parent in node._parents:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
-        return order
+                # Drop the closure (and the activations it holds); the node stays a non-leaf.
+                node.grad_fn = _freed_grad_fn
+                node.inputs = ()
 
     # ------------------------------------------------------------------ arithmetic
     def _binary(self, other: TensorLike, op: str) -> tuple[Tensor, Array]:
@@ -476,9 +507,9 @@ class Tensor:
         return Tensor._make(out, (self,), lambda g: (g * out * (1.0 - out),), "sigmoid")
 
     def relu(self) -> Tensor:
-        a = self.data
-        out = np.maximum(a, 0)
-        return Tensor._make(out, (self,), lambda g: (g * (a > 0),), "relu")
+        out = np.maximum(self.data, 0)
+        positive = self.data > 0  # a bool mask is all backward needs (1 byte per element, not the input)
+        return Tensor._make(out, (self,), lambda g: (g * positive,), "relu")
 
     def gelu(self, approximate: str = "tanh") -> Tensor:
         from tinytorch_core.functional import gelu
@@ -560,12 +591,12 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         idx = _unwrap_index(index)
-        a = self.data
-        out = a[idx]
+        out = self.data[idx]
+        src_shape = self.shape
         advanced = _is_advanced(idx)
 
         def grad_fn(g: Array) -> tuple[Array]:
-            full = np.zeros(a.shape, dtype=g.dtype)
+            full = np.zeros(src_shape, dtype=g.dtype)
             if advanced:
                 np.add.at(full, idx, g)  # repeated indices must add up, not overwrite
             else:

@@ -26,6 +26,8 @@ from typing import Any
 from tinytorch_core.autograd import Function
 from tinytorch_core.tensor import Tensor
 
+tensor_module = importlib.import_module("tinytorch_core.tensor")  # the package re-exports a `tensor` function under that name
+
 from registry.reuse.runtime import BUILTIN_OP_MODULE, RuntimeTally
 from registry.reuse.source import code_lines, source_span
 from registry.reuse.static import StaticAnalysis, is_core_module
@@ -89,7 +91,7 @@ def core_objects(static: StaticAnalysis, runtime: RuntimeTally) -> list[Any]:
     if function_ran:
         objs.append(Function.apply)
     if runtime.backward_ran:
-        objs.extend([Tensor.backward, Tensor._topological_order])
+        objs.extend([Tensor.backward, tensor_module._topological_order, tensor_module._accumulate, tensor_module.Node])
     return objs
 
 
