@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from registry.reuse.render import markdown, table
 from registry.reuse.report import UnknownPluginError, report_for
 from registry.reuse.plugins import scan_plugins
 from registry.reuse.result import ReuseReport
+from tinytorch_core.fileio import atomic_write_text
 
 FORMATS = ("table", "json", "markdown")
 
@@ -107,15 +106,8 @@ def render(reports: list[ReuseReport], fmt: str, *, single: bool) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``text`` to ``path`` atomically; unlike a run directory, a missing --output folder is an error."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)

@@ -14,7 +14,7 @@ from pathlib import Path
 from string import Template
 
 from registry.errors import CommandError
-from registry.fileio import atomic_write_text
+from tinytorch_core.fileio import atomic_write_text
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

@@ -21,8 +21,8 @@ from typing import Any
 from registry.components import Component
 from registry.config import Config, check_kwargs, display_path
 from registry.errors import ConfigError, did_you_mean
-from registry.fileio import atomic_write_text
 from registry.manager import PluginManager
+from tinytorch_core.fileio import atomic_write_text
 from tinytorch_core.training import Callback, History, Trainer
 
 OPTIMIZERS = ("adamw", "adam", "sgd")

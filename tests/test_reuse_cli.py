@@ -112,7 +112,7 @@ def test_write_atomic_leaves_the_old_file_when_writing_fails(tmp_path: Path, mon
     def boom(src: Any, dst: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("registry.reuse_cli.os.replace", boom)
+    monkeypatch.setattr("tinytorch_core.fileio.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_atomic(target, "new")
     assert target.read_text(encoding="utf-8") == "old"

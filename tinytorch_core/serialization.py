@@ -5,8 +5,8 @@ else (step, RNG state, optimizer hyper-parameters, user metadata) is one JSON st
 safetensors metadata key ``"tinytorch"``. Loading therefore never executes code, and any safetensors
 reader can inspect the weights.
 
-Writes go to a temporary file in the destination directory, are fsync'ed, then ``os.replace``d over
-the target, so a crash mid-write leaves the previous checkpoint intact.
+Writes go through :func:`tinytorch_core.fileio.atomic_write_bytes` (temp file in the destination
+directory, fsync, ``os.replace``), so a crash mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from tinytorch_core.fileio import atomic_write_bytes
 from tinytorch_core.tensor import Tensor, get_rng, set_rng_state
 
 __all__ = [
@@ -89,42 +89,7 @@ def save(path: PathLike, tensors: Mapping[str, np.ndarray], metadata: Mapping[st
     except (TypeError, ValueError) as exc:
         raise TypeError(f"save({target}): metadata is not JSON-serialisable ({exc}); store arrays as tensors") from None
     payload = safetensors.numpy.save(arrays, metadata={METADATA_KEY: header_json})
-    _atomic_write(target, payload)
-
-
-def _atomic_write(target: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temp file beside ``target``, fsync it, then rename it over ``target``."""
-    directory = target.parent if str(target.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        # BaseException too: a Ctrl-C mid-write must not leave a stray temp file behind.
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable; best effort because some filesystems cannot open directories."""
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write_bytes(target, payload)
 
 
 def load(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
