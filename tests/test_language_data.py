@@ -13,7 +13,7 @@ import pytest
 
 from plugins.language.corpus import (
     CorpusError,
-    download_verified,
+    download_corpus,
     load_corpus,
     normalise_ascii,
     shakespeare_corpus,
@@ -57,17 +57,17 @@ def server_url() -> Iterator[str]:
 def test_download_verifies_and_caches(server_url: str, tmp_path: Path) -> None:
     dest = tmp_path / "cache" / "corpus.txt"
     digest = hashlib.sha256(PAYLOAD).hexdigest()
-    path = download_verified(f"{server_url}/input.txt", dest, digest, len(PAYLOAD))
+    path = download_corpus(f"{server_url}/input.txt", dest, digest, len(PAYLOAD))
     assert path == dest and dest.read_bytes() == PAYLOAD
     assert sorted(p.name for p in dest.parent.iterdir()) == ["corpus.txt"]
     # A verified cached copy is used without contacting the server.
-    assert download_verified("http://127.0.0.1:9/unreachable", dest, digest, len(PAYLOAD)) == dest
+    assert download_corpus("http://127.0.0.1:9/unreachable", dest, digest, len(PAYLOAD)) == dest
 
 
 def test_download_with_wrong_checksum_leaves_nothing(server_url: str, tmp_path: Path) -> None:
     dest = tmp_path / "cache" / "corpus.txt"
     with pytest.raises(CorpusError, match="failed verification") as info:
-        download_verified(f"{server_url}/input.txt", dest, "0" * 64, len(PAYLOAD))
+        download_corpus(f"{server_url}/input.txt", dest, "0" * 64, len(PAYLOAD))
     assert "data.corpus=PATH" in str(info.value)
     assert list(dest.parent.iterdir()) == []
 

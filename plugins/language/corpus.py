@@ -10,17 +10,16 @@ normalised to printable ASCII plus newline so a character vocabulary stays under
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 import sysconfig
-import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from tinytorch_core.fileio import DownloadError, download_verified
+from tinytorch_core.fileio import cache_dir as default_cache_dir
+
 __all__ = [
-    "CorpusError", "load_corpus", "stdlib_corpus", "shakespeare_corpus", "download_verified", "cache_dir_default",
+    "CorpusError", "load_corpus", "stdlib_corpus", "shakespeare_corpus", "download_corpus",
     "SHAKESPEARE_URL", "SHAKESPEARE_SHA256", "SHAKESPEARE_SIZE", "STDLIB_MAX_CHARS",
 ]
 
@@ -40,12 +39,6 @@ _OUTSIDE_ALPHABET = re.compile(r"[^\x20-\x7e\n]")
 
 class CorpusError(ValueError):
     """A corpus could not be loaded; the message says why and what to do instead."""
-
-
-def cache_dir_default() -> Path:
-    """``$TINYTORCH_CACHE`` when set, else ``~/.cache/tinytorch``."""
-    configured = os.environ.get("TINYTORCH_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "tinytorch"
 
 
 def load_corpus(source: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> str:
@@ -113,51 +106,22 @@ def stdlib_corpus(max_chars: int = STDLIB_MAX_CHARS) -> str:
 
 def shakespeare_corpus(cache_dir: str | os.PathLike[str] | None = None, url: str = SHAKESPEARE_URL) -> str:
     """tinyshakespeare: read from the cache, downloading and verifying it on first use."""
-    directory = Path(cache_dir) if cache_dir is not None else cache_dir_default()
-    path = download_verified(url, directory / SHAKESPEARE_FILE, SHAKESPEARE_SHA256, SHAKESPEARE_SIZE)
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = download_corpus(url, directory / SHAKESPEARE_FILE, SHAKESPEARE_SHA256, SHAKESPEARE_SIZE)
     return path.read_text(encoding="utf-8")
 
 
-def _matches(path: Path, sha256: str, size: int) -> bool:
-    if not path.is_file() or path.stat().st_size != size:
-        return False
-    return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+def download_corpus(url: str, destination: Path, sha256: str, size: int, timeout: float = 30.0) -> Path:
+    """``destination``, downloaded and verified by :func:`tinytorch_core.fileio.download_verified` unless cached.
 
-
-def download_verified(url: str, destination: Path, sha256: str, size: int, timeout: float = 30.0) -> Path:
-    """``destination``, downloading ``url`` first unless a verified copy is there.
-
-    The download goes to a temporary file beside ``destination``, is checked against ``size`` and
-    ``sha256``, and only then renamed into place, so the cache never holds a partial or wrong file.
+    A failure is a :class:`CorpusError` that adds the offline alternative: pass a local file instead.
     """
-    if _matches(destination, sha256, size):
-        return destination
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
-    tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
-        received = 0
-        with os.fdopen(fd, "wb") as handle:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    while chunk := response.read(1 << 16):
-                        handle.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise CorpusError(
-                    f"could not download {url} ({reason}); are you offline? Download it by hand and "
-                    f"pass the file instead: --set data.corpus=PATH (or place it at {destination})"
-                ) from None
-        if received != size or digest.hexdigest() != sha256:
-            raise CorpusError(
-                f"download of {url} failed verification: got {received} bytes with sha256 "
-                f"{digest.hexdigest()}, expected {size} bytes with sha256 {sha256}; nothing was cached. "
-                "Retry, or pass a local copy with --set data.corpus=PATH"
-            )
-        os.replace(tmp, destination)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return destination
+        return download_verified(url, destination, sha256, size, timeout)
+    except DownloadError as exc:
+        if exc.verification_failed:
+            raise CorpusError(f"{exc}. Retry, or pass a local copy with --set data.corpus=PATH") from None
+        raise CorpusError(
+            f"{exc}; are you offline? Download it by hand and pass the file instead: --set data.corpus=PATH "
+            f"(or place it at {destination})"
+        ) from None

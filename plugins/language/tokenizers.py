@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import string
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from tinytorch_core.fileio import atomic_write_json
 
 IntArray = NDArray[np.int64]
 TokenIds = Sequence[int] | NDArray[np.integer[Any]]
@@ -48,22 +49,6 @@ def _as_id_array(ids: TokenIds, vocab_size: int, owner: str) -> IntArray:
             f"vocabulary [0, {vocab_size}); was this text encoded with a different tokenizer?"
         )
     return array.astype(np.int64, copy=False)
-
-
-def write_json_atomic(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
-    """Write ``payload`` as JSON so that ``path`` is either the old file or the complete new one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, ensure_ascii=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def _read_json(path: str | os.PathLike[str], owner: str) -> dict[str, Any]:
@@ -169,7 +154,7 @@ class CharTokenizer:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the tokenizer as JSON (atomically)."""
-        write_json_atomic(path, self.to_dict())
+        atomic_write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CharTokenizer:
@@ -328,7 +313,7 @@ class BPETokenizer:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the tokenizer as JSON (atomically)."""
-        write_json_atomic(path, self.to_dict())
+        atomic_write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BPETokenizer:
@@ -419,4 +404,4 @@ def tokenizer_from_dict(payload: Mapping[str, Any]) -> CharTokenizer | BPETokeni
     )
 
 
-__all__ = ["CharTokenizer", "BPETokenizer", "tokenizer_from_dict", "load_tokenizer", "write_json_atomic"]
+__all__ = ["CharTokenizer", "BPETokenizer", "tokenizer_from_dict", "load_tokenizer"]
