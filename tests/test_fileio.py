@@ -224,10 +224,10 @@ def test_network_failures_name_the_url_and_leave_nothing(server_url: str, tmp_pa
     assert list((tmp_path / "dl").iterdir()) == []
 
 
-def test_callers_add_their_offline_alternative(tmp_path: Path) -> None:
+def test_with_hint_keeps_the_cause_and_adds_the_alternative(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/data.txt"
-    try:
+    with pytest.raises(DownloadError) as info:
         download_verified(url, tmp_path / "data.txt", size=3)
-    except DownloadError as exc:
-        message = f"{exc}; offline? pass the file with --set data.path=PATH"
-    assert message.startswith(f"could not download {url}") and message.endswith("--set data.path=PATH")
+    hinted = info.value.with_hint("offline? pass the file with --set data.path=PATH")
+    assert str(hinted) == f"{info.value}. offline? pass the file with --set data.path=PATH"
+    assert (hinted.url, hinted.reason, hinted.verification_failed) == (url, info.value.reason, False)

@@ -27,8 +27,9 @@ from plugins.vision.datasets import (
     read_idx,
     write_idx,
 )
-from plugins.vision.datasets.download import cache_dir, download_file, fetch
+from plugins.vision.datasets.download import cache_dir, fetch
 from tinytorch_core.data import DataLoader
+from tinytorch_core.fileio import download_verified
 
 Array = np.ndarray[Any, Any]
 
@@ -287,13 +288,13 @@ def test_download_verifies_sha256_and_writes_atomically(http_root: tuple[str, Pa
     (root / "blob.bin").write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
     dest = tmp_path / "cache" / "blob.bin"
-    assert download_file(url + "blob.bin", dest, digest).read_bytes() == payload
+    assert download_verified(url + "blob.bin", dest, digest).read_bytes() == payload
     with pytest.raises(DownloadError, match="checksum mismatch .* expected sha256 0000"):
-        download_file(url + "blob.bin", tmp_path / "cache" / "other.bin", "0" * 64)
+        download_verified(url + "blob.bin", tmp_path / "cache" / "other.bin", "0" * 64)
     assert not (tmp_path / "cache" / "other.bin").exists()
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["blob.bin"]  # no temp files left
     with pytest.raises(DownloadError, match="could not download .*missing.bin"):
-        download_file(url + "missing.bin", tmp_path / "cache" / "missing.bin")
+        download_verified(url + "missing.bin", tmp_path / "cache" / "missing.bin")
 
 
 def test_mnist_downloads_into_cache_once(http_root: tuple[str, Path], tmp_path: Path,

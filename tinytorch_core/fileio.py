@@ -39,20 +39,26 @@ PathLike = str | os.PathLike[str]
 class DownloadError(OSError):
     """A download failed or its file did not verify; nothing was written to the destination.
 
-    ``url`` is what was fetched and ``reason`` what went wrong; ``str(error)`` names both. Callers
-    that know the offline alternative (a local file to pass instead) catch this and add it to their
-    own message, e.g. ``f"{error}; pass the file with --set data.corpus=PATH"``.
+    ``url`` is what was fetched, ``reason`` what went wrong and ``hint`` what to do instead;
+    ``str(error)`` names all three. Callers that know the offline alternative (a local file to
+    pass instead) add it with ``raise error.with_hint("pass the file with --set data.path=PATH")``.
     """
 
-    def __init__(self, url: str, reason: str, *, verification_failed: bool = False) -> None:
+    def __init__(self, url: str, reason: str, *, verification_failed: bool = False, hint: str = "") -> None:
         if verification_failed:
-            super().__init__(f"download of {url} failed verification: {reason}")
+            message = f"download of {url} failed verification: {reason}"
         else:
-            super().__init__(f"could not download {url}: {reason}")
+            message = f"could not download {url}: {reason}"
+        super().__init__(f"{message}. {hint}" if hint else message)
         self.url = url
         self.reason = reason
+        self.hint = hint
         #: ``True`` when the file arrived but did not match its size or sha256 (not a network error).
         self.verification_failed = verification_failed
+
+    def with_hint(self, hint: str) -> DownloadError:
+        """The same error with ``hint`` (e.g. the offline alternative) at the end of its message."""
+        return DownloadError(self.url, self.reason, verification_failed=self.verification_failed, hint=hint)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,15 +1,16 @@
-"""An in-memory image classification dataset that builds whole batches in numpy."""
+"""An in-memory image classification dataset that builds whole batches in numpy, and the splits built from it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from plugins.vision.transforms import Transform
-from tinytorch_core.data import Dataset
+from plugins.vision.transforms import Compose, Normalize, Transform
+from tinytorch_core.data import Dataset, DataSplits
 
-__all__ = ["ImageDataset"]
+__all__ = ["ImageDataset", "classification_splits"]
 
 Array = np.ndarray[Any, np.dtype[Any]]
 
@@ -49,3 +50,33 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Array, Array]:
         images, labels = self.get_batch(np.asarray([index]))
         return images[0], labels[0]
+
+
+def classification_splits(
+    train: tuple[Array, Array],
+    val: tuple[Array, Array],
+    *,
+    n_train: int | None,
+    n_val: int | None,
+    augmentation: list[Transform],
+    normalization: tuple[float | Sequence[float], float | Sequence[float]] | None,
+    info: dict[str, Any],
+) -> DataSplits:
+    """``DataSplits`` of two ``(images, labels)`` pairs, as the image loaders return them.
+
+    ``n_train`` / ``n_val`` keep the first images of each split; the training set runs
+    ``augmentation`` then the ``(mean, std)`` normalization (when given), validation only the
+    normalization. ``info`` gets ``task = "image_classification"``.
+    """
+    (train_x, train_y), (val_x, val_y) = train, val
+    if n_train is not None:
+        train_x, train_y = train_x[:n_train], train_y[:n_train]
+    if n_val is not None:
+        val_x, val_y = val_x[:n_val], val_y[:n_val]
+    eval_tf: Transform | None = Normalize(*normalization) if normalization is not None else None
+    train_steps = [*augmentation, *([eval_tf] if eval_tf is not None else [])]
+    return DataSplits(
+        train=ImageDataset(train_x, train_y, Compose(train_steps) if train_steps else None),
+        val=ImageDataset(val_x, val_y, eval_tf),
+        info={**info, "task": "image_classification"},
+    )

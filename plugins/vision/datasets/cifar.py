@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from plugins.vision.datasets.base import ImageDataset
+from plugins.vision.datasets.base import classification_splits
 from plugins.vision.datasets.download import fetch
-from plugins.vision.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, Transform
+from plugins.vision.transforms import RandomCrop, RandomHorizontalFlip, Transform
 from tinytorch_core.data import DataSplits
 
 __all__ = ["CIFAR10_ARCHIVE", "CIFAR10_SHA256", "CIFAR10_MIRRORS", "CIFAR10_CLASSES", "CIFARError",
@@ -114,22 +114,12 @@ def load_cifar10(
     else:
         raise FileNotFoundError(f"cifar10: no path given and download=False; pass path=<{CIFAR10_ARCHIVE} or its folder>")
     data = read_cifar10(source)
-    (train_x, train_y), (val_x, val_y) = data["train"], data["test"]
-    if n_train is not None:
-        train_x, train_y = train_x[:n_train], train_y[:n_train]
-    if n_val is not None:
-        val_x, val_y = val_x[:n_val], val_y[:n_val]
-    eval_tf: Transform | None = Normalize(CIFAR10_MEAN, CIFAR10_STD) if normalize else None
-    train_steps: list[Transform] = []
+    augmentation: list[Transform] = []
     if augment:
         rng = np.random.default_rng(seed)
-        train_steps += [RandomCrop(32, padding=4, rng=rng), RandomHorizontalFlip(0.5, rng=rng)]
-    if eval_tf is not None:
-        train_steps.append(eval_tf)
-    info: dict[str, Any] = {"num_classes": 10, "in_channels": 3, "image_size": 32,
-                            "classes": list(CIFAR10_CLASSES), "task": "image_classification"}
-    return DataSplits(
-        train=ImageDataset(train_x, train_y, Compose(train_steps) if train_steps else None),
-        val=ImageDataset(val_x, val_y, eval_tf),
-        info=info,
+        augmentation = [RandomCrop(32, padding=4, rng=rng), RandomHorizontalFlip(0.5, rng=rng)]
+    return classification_splits(
+        data["train"], data["test"], n_train=n_train, n_val=n_val, augmentation=augmentation,
+        normalization=(CIFAR10_MEAN, CIFAR10_STD) if normalize else None,
+        info={"num_classes": 10, "in_channels": 3, "image_size": 32, "classes": list(CIFAR10_CLASSES)},
     )

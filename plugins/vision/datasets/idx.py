@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from plugins.vision.datasets.download import atomic_write_bytes
+from tinytorch_core.fileio import atomic_write_bytes
 
 __all__ = ["IDXError", "read_idx", "write_idx"]
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from plugins.vision.datasets.base import ImageDataset
+from plugins.vision.datasets.base import classification_splits
 from plugins.vision.datasets.download import fetch
 from plugins.vision.datasets.idx import IDXError, read_idx
-from plugins.vision.transforms import Compose, Normalize, RandomCrop, Transform
+from plugins.vision.transforms import RandomCrop, Transform
 from tinytorch_core.data import DataSplits
 
 __all__ = ["MNIST_FILES", "MNIST_MIRRORS", "MNIST_MEAN", "MNIST_STD", "load_mnist", "read_mnist_pair"]
@@ -108,18 +108,9 @@ def load_mnist(
         order = np.random.default_rng(seed).permutation(len(test_x))
         train_idx, val_idx = order[val_size:], order[:val_size]
         train_x, train_y, val_x, val_y = test_x[train_idx], test_y[train_idx], test_x[val_idx], test_y[val_idx]
-    if n_train is not None:
-        train_x, train_y = train_x[:n_train], train_y[:n_train]
-    if n_val is not None:
-        val_x, val_y = val_x[:n_val], val_y[:n_val]
-    eval_tf: Transform | None = Normalize(MNIST_MEAN, MNIST_STD) if normalize else None
-    train_steps: list[Transform] = [RandomCrop(28, padding=2, seed=seed)] if augment else []
-    if eval_tf is not None:
-        train_steps.append(eval_tf)
-    info: dict[str, Any] = {"num_classes": 10, "in_channels": 1, "image_size": 28,
-                            "classes": [str(d) for d in range(10)], "task": "image_classification"}
-    return DataSplits(
-        train=ImageDataset(train_x, train_y, Compose(train_steps) if train_steps else None),
-        val=ImageDataset(val_x, val_y, eval_tf),
-        info=info,
+    augmentation: list[Transform] = [RandomCrop(28, padding=2, seed=seed)] if augment else []
+    return classification_splits(
+        (train_x, train_y), (val_x, val_y), n_train=n_train, n_val=n_val, augmentation=augmentation,
+        normalization=(MNIST_MEAN, MNIST_STD) if normalize else None,
+        info={"num_classes": 10, "in_channels": 1, "image_size": 28, "classes": [str(d) for d in range(10)]},
     )

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from plugins.vision.datasets.download import atomic_write_bytes
 from plugins.vision.datasets.idx import write_idx
 from plugins.vision.datasets.shapes import make_shapes
+from tinytorch_core.fileio import atomic_write_bytes
 
 __all__ = ["write_sample_cifar10", "write_sample_mnist"]
 
