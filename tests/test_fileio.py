@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loopback import Loopback, closed_port, serve
 from tinytorch_core.fileio import (
     DownloadError,
     atomic_write_bytes,
@@ -26,56 +25,13 @@ from tinytorch_core.fileio import (
 
 PAYLOAD = bytes(range(256)) * 40  # 10 KiB, every byte value, so text-mode mangling would show
 
-# Paths the loopback server answers; anything else is a 404.
-ROUTES: dict[str, bytes] = {"/blob.bin": PAYLOAD}
 TRUNCATED = "/truncated.bin"  # announces the full length, sends half, then closes the connection
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    requests: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
-        _Handler.requests.append(self.path)
-        if self.path == TRUNCATED:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
-            self.close_connection = True
-            return
-        if self.path not in ROUTES:
-            self.send_error(404)
-            return
-        body = ROUTES[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
-
-
 @pytest.fixture
-def server_url() -> Iterator[str]:
-    _Handler.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on: connecting is refused at once, like being offline."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    port = int(server.server_address[1])
-    server.server_close()
-    return port
+def server() -> Iterator[Loopback]:
+    with serve({"/blob.bin": PAYLOAD}, truncated={TRUNCATED: PAYLOAD}) as loopback:
+        yield loopback
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -165,30 +121,30 @@ def test_sha256_and_file_matches(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- downloads
-def test_download_verifies_caches_and_reuses(server_url: str, tmp_path: Path) -> None:
+def test_download_verifies_caches_and_reuses(server: Loopback, tmp_path: Path) -> None:
     dest = tmp_path / "cache" / "blob.bin"
     digest = hashlib.sha256(PAYLOAD).hexdigest()
-    assert download_verified(f"{server_url}/blob.bin", dest, digest, len(PAYLOAD)) == dest
+    assert download_verified(f"{server.url}/blob.bin", dest, digest, len(PAYLOAD)) == dest
     assert dest.read_bytes() == PAYLOAD and [p.name for p in dest.parent.iterdir()] == ["blob.bin"]
     # A verified copy is returned without any request; unverifiable calls (no sha, no size) fetch again.
-    dead = f"http://127.0.0.1:{_closed_port()}/blob.bin"
+    dead = f"http://127.0.0.1:{closed_port()}/blob.bin"
     assert download_verified(dead, dest, digest) == dest and download_verified(dead, dest, size=len(PAYLOAD)) == dest
-    assert _Handler.requests == ["/blob.bin"]
-    download_verified(f"{server_url}/blob.bin", dest)
-    assert _Handler.requests == ["/blob.bin", "/blob.bin"]
+    assert server.requests == ["/blob.bin"]
+    download_verified(f"{server.url}/blob.bin", dest)
+    assert server.requests == ["/blob.bin", "/blob.bin"]
 
 
-def test_stale_copy_is_replaced(server_url: str, tmp_path: Path) -> None:
+def test_stale_copy_is_replaced(server: Loopback, tmp_path: Path) -> None:
     dest = tmp_path / "blob.bin"
     dest.write_bytes(b"damaged")
-    download_verified(f"{server_url}/blob.bin", dest, hashlib.sha256(PAYLOAD).hexdigest())
+    download_verified(f"{server.url}/blob.bin", dest, hashlib.sha256(PAYLOAD).hexdigest())
     assert dest.read_bytes() == PAYLOAD
 
 
 @pytest.mark.parametrize("kind", ["sha256", "size"])
-def test_mismatch_caches_nothing(server_url: str, tmp_path: Path, kind: str) -> None:
+def test_mismatch_caches_nothing(server: Loopback, tmp_path: Path, kind: str) -> None:
     dest = tmp_path / "cache" / "blob.bin"
-    url = f"{server_url}/blob.bin"
+    url = f"{server.url}/blob.bin"
     expected = {"sha256": "0" * 64} if kind == "sha256" else {"size": len(PAYLOAD) + 1}
     with pytest.raises(DownloadError) as info:
         download_verified(url, dest, **expected)
@@ -202,19 +158,19 @@ def test_mismatch_caches_nothing(server_url: str, tmp_path: Path, kind: str) -> 
     assert list(dest.parent.iterdir()) == []  # no destination, no temp file
 
 
-def test_a_previous_good_file_survives_a_failed_download(server_url: str, tmp_path: Path) -> None:
+def test_a_previous_good_file_survives_a_failed_download(server: Loopback, tmp_path: Path) -> None:
     dest = tmp_path / "blob.bin"
     dest.write_bytes(b"previous")
     with pytest.raises(DownloadError):
-        download_verified(f"{server_url}/blob.bin", dest, "0" * 64)
+        download_verified(f"{server.url}/blob.bin", dest, "0" * 64)
     assert dest.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["blob.bin"]
 
 
-def test_network_failures_name_the_url_and_leave_nothing(server_url: str, tmp_path: Path) -> None:
+def test_network_failures_name_the_url_and_leave_nothing(server: Loopback, tmp_path: Path) -> None:
     cases = {
-        f"{server_url}/missing.bin": "Not Found",
-        f"{server_url}{TRUNCATED}": f"closed after {len(PAYLOAD) // 2} of {len(PAYLOAD)} bytes",
-        f"http://127.0.0.1:{_closed_port()}/blob.bin": "refused",
+        f"{server.url}/missing.bin": "Not Found",
+        f"{server.url}{TRUNCATED}": f"closed after {len(PAYLOAD) // 2} of {len(PAYLOAD)} bytes",
+        f"http://127.0.0.1:{closed_port()}/blob.bin": "refused",
         "not-a-url": "unknown url type",
     }
     for url, reason in cases.items():
@@ -225,7 +181,7 @@ def test_network_failures_name_the_url_and_leave_nothing(server_url: str, tmp_pa
 
 
 def test_with_hint_keeps_the_cause_and_adds_the_alternative(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/data.txt"
+    url = f"http://127.0.0.1:{closed_port()}/data.txt"
     with pytest.raises(DownloadError) as info:
         download_verified(url, tmp_path / "data.txt", size=3)
     hinted = info.value.with_hint("offline? pass the file with --set data.path=PATH")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from loopback import closed_port, serve
 from plugins.language.corpus import (
     CorpusError,
     download_corpus,
@@ -26,32 +25,10 @@ from tinytorch_core.data import DataLoader
 PAYLOAD = b"First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
 
 
-# ---------------------------------------------------------------- loopback HTTP server
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
-        if self.path != "/input.txt":
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(PAYLOAD)))
-        self.end_headers()
-        self.wfile.write(PAYLOAD)
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
-
-
 @pytest.fixture
 def server_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve({"/input.txt": PAYLOAD}) as loopback:
+        yield loopback.url
 
 
 def test_download_verifies_and_caches(server_url: str, tmp_path: Path) -> None:
@@ -73,9 +50,7 @@ def test_download_with_wrong_checksum_leaves_nothing(server_url: str, tmp_path: 
 
 
 def test_download_when_server_is_down_names_the_alternative(tmp_path: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    port = server.server_address[1]
-    server.server_close()  # the port is now closed: connection refused, like being offline
+    port = closed_port()  # connection refused, like being offline
     with pytest.raises(CorpusError, match="offline") as info:
         shakespeare_corpus(cache_dir=tmp_path, url=f"http://127.0.0.1:{port}/input.txt")
     assert "data.corpus=PATH" in str(info.value)

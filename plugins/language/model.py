@@ -21,7 +21,7 @@ from plugins.language.positional import PositionalEncoding
 from plugins.language.transformer import TransformerBlock
 from tinytorch_core import Tensor, default_dtype, no_grad
 from tinytorch_core import functional as F
-from tinytorch_core.data import DataLoader, Subset
+from tinytorch_core.data import DataLoader
 from tinytorch_core.nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, init
 
 Array = np.ndarray[Any, Any]
@@ -39,6 +39,8 @@ class Tokenizer(Protocol):
     def vocab_size(self) -> int: ...
 
     def encode(self, text: str) -> list[int]: ...
+
+    def encode_array(self, text: str) -> Array: ...  # whole corpora, for train_on_text
 
     def decode(self, ids: Sequence[int] | Array) -> str: ...
 
@@ -90,25 +92,6 @@ def _validate_sampling(max_new_tokens: int, temperature: float, top_k: int | Non
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
-
-
-def _text_loaders(
-    tokens: Array, block_size: int, batch_size: int, val_fraction: float, seed: int, eval_batches: int
-) -> tuple[DataLoader, DataLoader | None]:
-    """Train/validation loaders of random windows; validation is the last ``val_fraction`` of the tokens."""
-    from plugins.language.data import TextWindows
-
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    n_val = int(len(tokens) * val_fraction)
-    train = TextWindows(tokens[: len(tokens) - n_val], block_size)
-    train_loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, seed=seed)
-    if n_val < block_size + 1:
-        return train_loader, None
-    val = TextWindows(tokens[len(tokens) - n_val :], block_size)
-    # A fixed, evenly spread subset keeps every evaluation comparable and short.
-    picks = np.linspace(0, len(val) - 1, num=min(len(val), eval_batches * batch_size)).astype(np.int64)
-    return train_loader, DataLoader(Subset(val, picks), batch_size=batch_size)
 
 
 # ---------------------------------------------------------------------------- inference kernels
@@ -446,10 +429,12 @@ class TinyGPT(Module):
         """Train on ``text`` with AdamW through the core Trainer and DataLoader; returns the Trainer's History.
 
         The text is encoded with the model's tokenizer (a ``CharTokenizer`` built from the text is
-        set when the model has none), split into train/validation (the last ``val_fraction``), and
-        sampled as random windows of block_size + 1 tokens. ``history.val_loss`` holds
+        set when the model has none) and split by :func:`plugins.language.data.make_text_splits`:
+        training samples random windows of block_size + 1 tokens from the first ``1 - val_fraction``,
+        evaluation reads ``eval_batches`` batches of the rest. ``history.val_loss`` holds
         ``(step, loss)`` pairs every ``eval_every`` steps (default: 5 evaluations per run) and at the end.
         """
+        from plugins.language.data import make_text_splits
         from tinytorch_core.optim import AdamW
         from tinytorch_core.training import Trainer
 
@@ -465,12 +450,15 @@ class TinyGPT(Module):
                     f"train_on_text: the text has {tokenizer.vocab_size} distinct characters but the model's "
                     f"vocab_size is {self.vocab_size}; build TinyGPT(vocab_size={tokenizer.vocab_size})"
                 )
-        tokens = np.asarray(tokenizer.encode(text), dtype=np.int64)
-        train_loader, val_loader = _text_loaders(tokens, self.block_size, batch_size, val_fraction, seed, eval_batches)
+        # make_text_splits types its tokenizer as the built-in classes; it uses only encode_array and vocab_size.
+        splits = make_text_splits(text, cast(Any, tokenizer), self.block_size, val_fraction)
         self.tokenizer = tokenizer  # only once the text is known to be usable
+        train_loader = DataLoader(splits.train, batch_size=batch_size, shuffle=True, drop_last=True, seed=seed)
+        val_loader = DataLoader(splits.val, batch_size=batch_size) if splits.val is not None else None
         optimizer = AdamW(self.optimizer_groups(weight_decay), lr=lr, betas=betas)
         every = eval_every if eval_every is not None else max(1, steps // 5)
-        trainer = Trainer(self, optimizer, grad_clip=grad_clip, eval_every=every, progress=progress)
+        trainer = Trainer(self, optimizer, grad_clip=grad_clip, eval_every=every, eval_batches=eval_batches,
+                          progress=progress)
         self.train()
         return trainer.fit(train_loader, val_loader, max_steps=steps)
 

@@ -6,10 +6,12 @@ attention and data code is imported inside the factories and hooks that need it.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tinytorch_core.hookspecs import CommandRegistry, ConfigSchema, Register, hookimpl
 
@@ -85,23 +87,37 @@ def positional_encoding(block_size: int = 8, d_model: int = 8, kind: str = "lear
     return PositionalEncoding(block_size, d_model, kind=kind)
 
 
-def tinygpt(
-    vocab_size: int = 100,
-    d_model: int = 128,
-    num_layers: int = 6,
-    num_heads: int = 8,
-    block_size: int = 256,
-    dropout: float = 0.0,
-    tie_weights: bool = True,
-    tokenizer: Any = None,
-) -> Module:
-    """``TinyGPT``; the ``text`` dataset's info supplies ``vocab_size``, ``block_size`` and ``tokenizer``."""
-    from plugins.language.model import TinyGPT
+class _LazyClass:
+    """A factory standing in for ``module.name``: imports it only when called or inspected.
 
-    return TinyGPT(
-        vocab_size=vocab_size, d_model=d_model, num_layers=num_layers, num_heads=num_heads,
-        block_size=block_size, dropout=dropout, tie_weights=tie_weights, tokenizer=tokenizer,
-    )
+    ``inspect.signature`` reports the class's own parameters (the registry checks config keys
+    against them), so hyper-parameters and defaults are written once, in the class itself.
+    """
+
+    def __init__(self, module: str, name: str, doc: str) -> None:
+        self.module = module
+        self.name = name
+        self.__doc__ = doc
+
+    def target(self) -> Callable[..., Module]:
+        """The class, imported now if needed."""
+        return cast("Callable[..., Module]", getattr(importlib.import_module(self.module), self.name))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Module:
+        return self.target()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.target()).replace(return_annotation=self.name)
+
+    def __repr__(self) -> str:
+        return f"<lazy {self.module}.{self.name}>"
+
+
+tinygpt = _LazyClass(
+    "plugins.language.model", "TinyGPT",
+    "``TinyGPT``; the ``text`` dataset's info supplies ``vocab_size``, ``block_size`` and ``tokenizer``.",
+)
 
 
 _TINY_GPT: dict[str, Any] = {"vocab_size": 13, "d_model": 16, "num_layers": 1, "num_heads": 2, "block_size": 8}
