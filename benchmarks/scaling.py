@@ -12,9 +12,8 @@ roughly as T^2 at large T; the T^2 column divides the growth over the first poin
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -135,15 +134,14 @@ def plot(rows: list[dict[str, Any]], path: Path, torch_attention: str = "sdpa") 
                 axis.set_yscale("log")
     figure.suptitle("TinyGPT vs PyTorch: 4 layers, 4 heads, batch 12, float32, AdamW")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    from tinytorch_core.fileio import atomic_write_bytes
+
+    buffer = io.BytesIO()
     try:
-        figure.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        figure.savefig(buffer, format="png", dpi=110)
     finally:
-        Path(tmp).unlink(missing_ok=True)
         plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
     print(f"wrote {path}")
     return True
 
