@@ -76,6 +76,15 @@ def test_third_party_example_installs_is_listed_conforms_and_trains(venv: Venv) 
     own_tests = venv.run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests"), cwd=source)
     assert own_tests.returncode == 0, own_tests.stdout[-2000:]
 
+    # Issue 6: the reuse report covers the built-ins and the third-party plugin, knowing none by name.
+    report = venv.tinytorch("report", "reuse", "--all", "--format", "json", "--repeats", "1")
+    assert report.returncode == 0, report.stderr
+    payload = json.loads(report.stdout)
+    reports = payload if isinstance(payload, list) else payload.get("reports", [payload])
+    measured = {r["plugin"]: r for r in reports}
+    assert {"language", "vision", "timeseries"} <= set(measured)
+    assert 0.0 < measured["timeseries"]["headline"]["percent"] <= 100.0
+
 
 def test_new_plugin_scaffold_installs_and_passes_its_own_tests(venv: Venv) -> None:
     made = venv.tinytorch("new-plugin", "demo", "--dir", str(venv.root))
