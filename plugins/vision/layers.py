@@ -62,8 +62,8 @@ class Conv2d(Module):
                 f"padding={self.padding}, bias={self.bias is not None}")
 
 
-class MaxPool2d(Module):
-    """Max pooling; ``stride`` defaults to ``kernel_size``. Ties send the gradient to one element."""
+class _Pool2d(Module):
+    """Shared constructor and repr of the pooling layers; ``stride`` defaults to ``kernel_size``."""
 
     def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0) -> None:
@@ -71,29 +71,23 @@ class MaxPool2d(Module):
         self.kernel_size = VF.pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else VF.pair(stride, "stride")
         self.padding = VF.pair(padding, "padding")
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling; ``stride`` defaults to ``kernel_size``. Ties send the gradient to one element."""
 
     def forward(self, x: Tensor) -> Tensor:
         return VF.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Average pooling; ``stride`` defaults to ``kernel_size``; zero padding counts in the mean."""
-
-    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
-                 padding: int | tuple[int, int] = 0) -> None:
-        super().__init__()
-        self.kernel_size = VF.pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else VF.pair(stride, "stride")
-        self.padding = VF.pair(padding, "padding")
 
     def forward(self, x: Tensor) -> Tensor:
         return VF.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class BatchNorm2d(Module):
