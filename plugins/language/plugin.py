@@ -6,13 +6,12 @@ attention and data code is imported inside the factories and hooks that need it.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from tinytorch_core.lazy import LazyFactory
 from tinytorch_core.hookspecs import CommandRegistry, ConfigSchema, Register, hookimpl
 
 if TYPE_CHECKING:
@@ -87,34 +86,7 @@ def positional_encoding(block_size: int = 8, d_model: int = 8, kind: str = "lear
     return PositionalEncoding(block_size, d_model, kind=kind)
 
 
-class _LazyClass:
-    """A factory standing in for ``module.name``: imports it only when called or inspected.
-
-    ``inspect.signature`` reports the class's own parameters (the registry checks config keys
-    against them), so hyper-parameters and defaults are written once, in the class itself.
-    """
-
-    def __init__(self, module: str, name: str, doc: str) -> None:
-        self.module = module
-        self.name = name
-        self.__doc__ = doc
-
-    def target(self) -> Callable[..., Module]:
-        """The class, imported now if needed."""
-        return cast("Callable[..., Module]", getattr(importlib.import_module(self.module), self.name))
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Module:
-        return self.target()(*args, **kwargs)
-
-    @property
-    def __signature__(self) -> inspect.Signature:
-        return inspect.signature(self.target()).replace(return_annotation=self.name)
-
-    def __repr__(self) -> str:
-        return f"<lazy {self.module}.{self.name}>"
-
-
-tinygpt = _LazyClass(
+tinygpt = LazyFactory(
     "plugins.language.model", "TinyGPT",
     "``TinyGPT``; the ``text`` dataset's info supplies ``vocab_size``, ``block_size`` and ``tokenizer``.",
 )
@@ -125,7 +97,7 @@ _REUSE_GPT: dict[str, Any] = {"vocab_size": 65, "d_model": 32, "num_layers": 2, 
 
 
 def _reuse_model() -> Module:
-    return tinygpt(**_REUSE_GPT)
+    return cast("Module", tinygpt(**_REUSE_GPT))
 
 
 # ---------------------------------------------------------------- registration hooks

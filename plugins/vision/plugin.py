@@ -6,8 +6,6 @@ component's code loads the first time it is built (or its signature is inspected
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,34 +13,9 @@ import numpy as np
 
 from tinytorch_core import Tensor
 from tinytorch_core.hookspecs import ConfigSchema, Register, hookimpl
+from tinytorch_core.lazy import LazyFactory
 
 __all__ = ["LazyFactory", "SampleConfig"]
-
-
-class LazyFactory:
-    """A callable standing in for ``module.attr``: imports it on first call, and reports its real signature."""
-
-    def __init__(self, module: str, attr: str) -> None:
-        self.module = module
-        self.attr = attr
-
-    def target(self) -> Any:
-        """The real factory (imported now if needed)."""
-        return getattr(importlib.import_module(self.module), self.attr)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.target()(*args, **kwargs)
-
-    @property
-    def __signature__(self) -> inspect.Signature:  # so the registry can check config keys against it
-        return inspect.signature(self.target())
-
-    @property
-    def __doc__(self) -> str | None:  # type: ignore[override]
-        return inspect.getdoc(self.target())
-
-    def __repr__(self) -> str:
-        return f"<lazy {self.module}.{self.attr}>"
 
 
 class SampleConfig(Mapping[str, Any]):
