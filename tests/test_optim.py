@@ -486,3 +486,23 @@ def test_checkpoint_file_round_trip_continues_bit_identically(tmp_path: Any) -> 
     for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert sched_b.get_last_lr() == sched_a.get_last_lr()
+
+
+def test_backward_writes_gradients_straight_into_the_flat_buffer() -> None:
+    from tinytorch_core import Tensor, nn
+    from tinytorch_core.optim import AdamW
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    opt = AdamW(model.parameters(), lr=0.1)
+    x = Tensor(np.ones((5, 3)))
+    for _ in range(2):
+        opt.zero_grad()
+        (model(x) * model(x)).sum().backward()  # two uses: the second contribution accumulates in place
+        flat = opt._flats[0]
+        for p in model.parameters():
+            assert p.grad is not None and np.shares_memory(p.grad, flat.grad)
+        expected = np.concatenate([p.grad.reshape(-1).copy() for p in model.parameters()])  # type: ignore[union-attr]
+        assert np.array_equal(flat.grad, expected)
+        before = [p.data.copy() for p in model.parameters()]
+        opt.step()
+        assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))

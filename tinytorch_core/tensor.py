@@ -147,9 +147,18 @@ def _topological_order(root: Node) -> list[Node]:
 
 
 def _accumulate(leaf: Tensor, g: Array) -> None:
-    """Add ``g`` into a leaf's ``.grad`` (a fresh copy the first time: ``g`` may be shared)."""
+    """Add ``g`` into a leaf's ``.grad`` (copied the first time: ``g`` may be shared with another input).
+
+    A parameter whose optimizer keeps gradients in one flat buffer has a ``_grad_view`` into it;
+    the first gradient is copied there, so the optimizer finds it in place.
+    """
     if leaf.grad is None:
-        leaf.grad = np.array(g, dtype=leaf.data.dtype, copy=True)
+        view: Array | None = getattr(leaf, "_grad_view", None)
+        if view is not None and view.shape == g.shape and view.dtype == leaf.data.dtype:
+            np.copyto(view, g)
+            leaf.grad = view
+        else:
+            leaf.grad = np.array(g, dtype=leaf.data.dtype, copy=True)
     else:
         leaf.grad += g
 

@@ -15,12 +15,15 @@ from tinytorch_core.tensor import Array, Tensor, get_default_dtype
 class Parameter(Tensor):
     """A tensor that is a module's learnable weight: ``requires_grad`` is on by default."""
 
-    __slots__ = ()
+    # Where backward writes this parameter's gradient when ``.grad`` is None: a view into an
+    # optimizer's flat gradient buffer (set by the optimizer), so gradients are never copied twice.
+    __slots__ = ("_grad_view",)
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: DTypeLike | None = None) -> None:
         arr = data.data if isinstance(data, Tensor) else data
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         super().__init__(np.array(arr, dtype=dt, copy=True), requires_grad=requires_grad, dtype=dt)
+        self._grad_view: Array | None = None
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__()[len("Tensor(") :]

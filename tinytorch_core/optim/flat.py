@@ -49,6 +49,12 @@ class FlatParams:
             view[...] = p.data
             p.data = view
             self.views.append(view)
+        self.grad_views: list[Array] = [
+            self.grad[self.offsets[i] : self.offsets[i + 1]].reshape(view.shape) for i, view in enumerate(self.views)
+        ]
+        for p, grad_view in zip(self.params, self.grad_views):
+            if hasattr(p, "_grad_view"):  # a Parameter: backward writes its gradient straight into the buffer
+                p._grad_view = grad_view
         # Number of updates each parameter has received (PyTorch's per-parameter "step").
         self.steps: Array = np.zeros(len(self.params), dtype=np.int64)
 
@@ -79,7 +85,17 @@ class FlatParams:
             p.data = view
 
     def gather_grads(self, grads: Sequence[Array]) -> None:
-        """Copy every parameter's gradient into :attr:`grad` in one call."""
+        """Copy every parameter's gradient into :attr:`grad` in one call (nothing to do for those
+        that backward already wrote into their view of it)."""
+        in_place = [g is view for g, view in zip(grads, self.grad_views)]
+        if all(in_place):
+            return
+        if any(in_place):
+            for i, (g, view) in enumerate(zip(grads, self.grad_views)):
+                if not in_place[i]:
+                    self.check_grad(i, g)
+                    view[...] = g.reshape(view.shape)
+            return
         try:
             np.concatenate([g.reshape(-1) for g in grads], out=self.grad)
         except ValueError:
