@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +177,13 @@ def train_from_config(
     if ("warmup_steps" in train or train.get("cosine")) and total is not None:
         from tinytorch_core.optim import WarmupCosineLR
 
-        scheduler = WarmupCosineLR(optimizer, warmup_steps=int(train.get("warmup_steps", 0)), total_steps=total,
+        warmup = int(train.get("warmup_steps", 0))
+        if total >= 1 and warmup >= total:
+            # A short run of a long config (--set train.steps=50): warm up over all but the last step.
+            print(f"note: {where} warmup_steps={warmup} is not below steps={total}; "
+                  f"warming up over {total - 1} steps", file=sys.stderr)
+            warmup = total - 1
+        scheduler = WarmupCosineLR(optimizer, warmup_steps=warmup, total_steps=total,
                                    min_lr=float(train.get("min_lr", 0.0)))
 
     batch_size = int(train.get("batch_size", DEFAULT_BATCH_SIZE))

@@ -314,3 +314,42 @@ def test_console_entry_point_runs_in_a_subprocess(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "registry.cli", "--help"], capture_output=True, text=True,
                             cwd=tmp_path, timeout=60, env={"TINYTORCH_PLUGINS": "", "PATH": ""})
     assert result.returncode == 0 and "new-plugin" in result.stdout
+
+
+CALLBACK_PLUGIN = TOY + '''
+
+from tinytorch_core.training import Callback
+
+
+class CountSteps(Callback):
+    def __init__(self, label="steps"):
+        self.label = label
+
+    def on_step_end(self, trainer, step, loss):
+        EVENTS.append((self.label, step))
+
+
+@hookimpl
+def tinytorch_register_callbacks(register):
+    register("count_steps", CountSteps, description="records every step")
+'''
+
+
+def test_train_builds_callbacks_named_in_the_config(make_plugin: Make, tmp_path: Path) -> None:
+    plugin = make_plugin("good", CALLBACK_PLUGIN)
+    config = write(tmp_path / "cb.toml", TRAIN_CONFIG.replace(
+        "seed = 0", 'seed = 0\ncallbacks = ["count_steps", {name = "count_steps", label = "again"}]'))
+    assert cli([plugin], "train", str(config), "--no-progress") == 0
+    events = sys.modules[plugin.target].EVENTS
+    assert [s for tag, s in events if tag == "steps"] == list(range(1, 21))
+    assert [s for tag, s in events if tag == "again"] == list(range(1, 21))
+    bad = write(tmp_path / "bad.toml", TRAIN_CONFIG.replace("seed = 0", 'seed = 0\ncallbacks = ["count_stepz"]'))
+    assert cli([plugin], "train", str(bad), "--no-progress") == 2
+
+
+def test_warmup_longer_than_a_short_run_is_clamped_with_a_note(
+    make_plugin: Make, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path / "warm.toml", TRAIN_CONFIG.replace("seed = 0", "seed = 0\nwarmup_steps = 100\ncosine = true"))
+    assert cli([make_plugin("good")], "train", str(config), "--no-progress") == 0
+    assert "warmup_steps=100 is not below steps=20; warming up over 19 steps" in capsys.readouterr().err
