@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from registry.components import Component
 from registry.config import Config, check_kwargs, display_path
 from registry.errors import ConfigError, did_you_mean
 from registry.manager import PluginManager
+from tinytorch_core.data import Dataset, Subset
 from tinytorch_core.fileio import atomic_write_text
 from tinytorch_core.training import Callback, History, Trainer
 
@@ -131,6 +134,19 @@ def _callbacks(config: Config, manager: PluginManager) -> list[Callback]:
     return made
 
 
+def _evaluation_sample(val: Dataset, size: int, seed: int | None) -> Dataset:
+    """The validation set, or a fixed random subset of ``size`` samples when it is larger.
+
+    Evaluation reads the first ``eval_batches`` batches; a random subset (the same every
+    evaluation) keeps that a fair sample even when neighbouring samples are alike, e.g. the
+    overlapping windows of a text corpus.
+    """
+    if size <= 0 or len(val) <= size:
+        return val
+    picks = np.sort(np.random.default_rng(seed).choice(len(val), size=size, replace=False))
+    return Subset(val, picks)
+
+
 def run_directory(config: Config) -> Path:
     """``[output] dir``, default ``runs/<config stem>`` (relative to the working directory)."""
     configured = config.section("output").get("dir")
@@ -189,7 +205,9 @@ def train_from_config(
     batch_size = int(train.get("batch_size", DEFAULT_BATCH_SIZE))
     train_loader = DataLoader(splits.train, batch_size=batch_size, shuffle=bool(train.get("shuffle", True)),
                               drop_last=len(splits.train) > batch_size, seed=seed)
-    val_loader = None if splits.val is None else DataLoader(splits.val, batch_size=batch_size)
+    eval_batches = int(train.get("eval_batches", DEFAULT_EVAL_BATCHES))
+    val_loader = None if splits.val is None else DataLoader(
+        _evaluation_sample(splits.val, eval_batches * batch_size, seed), batch_size=batch_size)
 
     directory = resume if resume is not None else (run_dir or run_directory(config))
     checkpoint = None
@@ -209,7 +227,7 @@ def train_from_config(
         scheduler=scheduler,
         grad_accum_steps=int(train.get("grad_accum_steps", 1)),
         eval_every=train.get("eval_every"),
-        eval_batches=int(train.get("eval_batches", DEFAULT_EVAL_BATCHES)),
+        eval_batches=eval_batches,
         checkpoint_every=train.get("checkpoint_every"),
         run_dir=directory,
         callbacks=[HookCallback(manager, config.data), *_callbacks(config, manager)],

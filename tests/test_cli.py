@@ -353,3 +353,18 @@ def test_warmup_longer_than_a_short_run_is_clamped_with_a_note(
     config = write(tmp_path / "warm.toml", TRAIN_CONFIG.replace("seed = 0", "seed = 0\nwarmup_steps = 100\ncosine = true"))
     assert cli([make_plugin("good")], "train", str(config), "--no-progress") == 0
     assert "warmup_steps=100 is not below steps=20; warming up over 19 steps" in capsys.readouterr().err
+
+
+def test_evaluation_reads_a_fixed_random_sample_of_a_large_validation_set() -> None:
+    import numpy as np
+
+    from registry.train import _evaluation_sample
+    from tinytorch_core.data import ArrayDataset
+
+    val = ArrayDataset(np.arange(1000))
+    sample = _evaluation_sample(val, 100, seed=0)
+    picked = sample.get_batch(np.arange(len(sample)))[0]  # type: ignore[attr-defined]
+    assert len(sample) == 100 and len(set(picked.tolist())) == 100
+    assert picked.max() > 500  # not just the first 100 samples
+    assert np.array_equal(picked, _evaluation_sample(val, 100, seed=0).get_batch(np.arange(100))[0])  # type: ignore[attr-defined]
+    assert _evaluation_sample(val, 5000, seed=0) is val
