@@ -3,10 +3,11 @@
 The whole attention core - split of the fused QKV projection into heads, scores, mask, softmax,
 weighted sum and merge of the heads - is a single graph node. That keeps the autograd graph to
 four nodes per attention layer (qkv linear, this op, output linear, residual add) and lets the
-kernel choose its memory layout: every batched ``np.matmul`` gets contiguous operands (OpenBLAS's
-small batched GEMM is ~1.7x slower with a transposed one), the softmax is shifted by one global
-maximum instead of a per-row maximum, and row sums are matrix-vector products with a ones vector.
-See ``/work/shared/PERFORMANCE_NOTES.md`` for the measurements behind each choice.
+kernel choose its memory layout: q, k, v are split into contiguous (B, H, T, hd) blocks once,
+transposed operands (K^T, P^T, dS^T) go to BLAS as strided views rather than contiguous copies
+(with numpy 2.4 here the copies cost more than they saved: a (T, T) transpose copy took 19 of
+25 ms of dV at T=512, and even at T=64 the copy-free backward is ~10% faster), the softmax
+avoids a per-row maximum, and row sums are matrix-vector products with a ones vector.
 """
 
 from __future__ import annotations
@@ -102,8 +103,7 @@ class _AttentionCore(Function):
         heads = np.ascontiguousarray(qkv.reshape(batch, steps, 3, num_heads, head_dim).transpose(2, 0, 3, 1, 4))
         q, k, v = heads[0], heads[1], heads[2]
         q *= dtype.type(scale)  # fold the 1/sqrt(hd) scale into q: T*hd multiplies instead of T*T
-        k_t = np.ascontiguousarray(k.swapaxes(-1, -2))
-        scores = q @ k_t  # (B, H, T, T)
+        scores = q @ k.swapaxes(-1, -2)  # (B, H, T, T)
         if causal:
             scores += causal_bias(steps, steps, dtype)
         if key_padding is not None:
@@ -135,10 +135,11 @@ class _AttentionCore(Function):
         g_out = np.ascontiguousarray(grad.reshape(batch, steps, heads, head_dim).transpose(0, 2, 1, 3))
         g_heads = np.empty((3, batch, heads, steps, head_dim), dtype=dtype)
         used = probs if keep is None else probs * keep
-        # dV = P^T dO (P^T made contiguous: the transposed operand is the slow path in OpenBLAS)
-        np.matmul(np.ascontiguousarray(used.swapaxes(-1, -2)), g_out, out=g_heads[2])
+        # dV = P^T dO; transposed operands go to BLAS as they are: a contiguous copy of a (T, T)
+        # matrix costs more than the GEMM itself once T grows (measured: 19 of 25 ms at T=512)
+        np.matmul(used.swapaxes(-1, -2), g_out, out=g_heads[2])
         # dP = dO V^T
-        g_probs = g_out @ np.ascontiguousarray(v.swapaxes(-1, -2))
+        g_probs = g_out @ v.swapaxes(-1, -2)
         if keep is not None:
             g_probs *= keep
         # dS = P * (dP - rowsum(dP * P)), the row sum as a matrix-vector product
@@ -148,7 +149,7 @@ class _AttentionCore(Function):
         # dQ = dS K * scale; dK = dS^T (Q * scale) where q already carries the scale
         np.matmul(g_probs, k, out=g_heads[0])
         g_heads[0] *= dtype.type(ctx.scale)
-        np.matmul(np.ascontiguousarray(g_probs.swapaxes(-1, -2)), q, out=g_heads[1])
+        np.matmul(g_probs.swapaxes(-1, -2), q, out=g_heads[1])
         g_qkv = g_heads.transpose(1, 3, 0, 2, 4).reshape(batch, steps, 3 * heads * head_dim)
         return (g_qkv,)
 
