@@ -133,7 +133,10 @@ class _AttentionCore(Function):
         batch, heads, steps, head_dim = q.shape
         dtype = q.dtype
         g_out = np.ascontiguousarray(grad.reshape(batch, steps, heads, head_dim).transpose(0, 2, 1, 3))
-        g_heads = np.empty((3, batch, heads, steps, head_dim), dtype=dtype)
+        # Gradients land straight in the (B, T, 3, H, hd) layout of the qkv projection's output:
+        # matmul writes through the strided (3, B, H, T, hd) view, so no transposing copy at the end.
+        g_qkv = np.empty((batch, steps, 3, heads, head_dim), dtype=dtype)
+        g_heads = g_qkv.transpose(2, 0, 3, 1, 4)
         used = probs if keep is None else probs * keep
         # dV = P^T dO; transposed operands go to BLAS as they are: a contiguous copy of a (T, T)
         # matrix costs more than the GEMM itself once T grows (measured: 19 of 25 ms at T=512)
@@ -150,8 +153,7 @@ class _AttentionCore(Function):
         np.matmul(g_probs, k, out=g_heads[0])
         g_heads[0] *= dtype.type(ctx.scale)
         np.matmul(g_probs.swapaxes(-1, -2), q, out=g_heads[1])
-        g_qkv = g_heads.transpose(1, 3, 0, 2, 4).reshape(batch, steps, 3 * heads * head_dim)
-        return (g_qkv,)
+        return (g_qkv.reshape(batch, steps, 3 * heads * head_dim),)
 
 
 def attention_core(
