@@ -12,6 +12,11 @@ In a plugin's tests (or ``conftest.py``)::
         with registered_plugin(plugin_manager, my_plugin_module):
             ...
 
+To see what one registration hook registers, without any manager::
+
+    modules = collect_registrations(my_plugin.tinytorch_register_modules)
+    factory, meta = modules["my_layer"]
+
 Fixtures: ``plugin_manager`` (an isolated manager, discovery off, no environment influence),
 ``hook_recorder`` (records every hook call on that manager). Helpers: :func:`registered_plugin`
 (registers a plugin and always unregisters it), :func:`fake_installed` (pretend plugins are
@@ -34,6 +39,7 @@ from registry.manager import PluginInfo, PluginManager
 
 __all__ = [
     "Failure",
+    "collect_registrations",
     "HookCall",
     "HookRecorder",
     "check_plugin",
@@ -61,6 +67,23 @@ def registered_plugin(manager: PluginManager, plugin: object, name: str | None =
         yield info
     finally:
         manager.unregister(info.name)
+
+
+def collect_registrations(hook: Any, *, require_description: bool = True) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Call one registration hookimpl with a recording ``register``: ``{name: (obj, meta)}``.
+
+    With ``require_description`` every component except a modality (whose ``obj`` is its
+    description) must be registered with a ``description``; a missing one fails an assertion.
+    """
+    items: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+    def register(name: str, obj: Any, *, description: str = "", **meta: Any) -> None:
+        if require_description:
+            assert description or isinstance(obj, str), f"{name!r} was registered without a description"
+        items[name] = (obj, meta)
+
+    hook(register)
+    return items
 
 
 @dataclass(frozen=True)

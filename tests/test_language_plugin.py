@@ -14,23 +14,10 @@ import pytest
 
 import plugins.language.plugin as language_plugin
 from tinytorch_core import Tensor, hookspecs, manual_seed
+from registry.testing import collect_registrations
 
 
-class _Collector:
-    """A stand-in for the registry's register callback."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, tuple[Any, dict[str, Any]]] = {}
-
-    def __call__(self, name: str, obj: Any, *, description: str = "", **meta: Any) -> None:
-        assert description or isinstance(obj, str), f"{name} has no description"
-        self.items[name] = (obj, meta)
-
-
-def _collect(hook: Any) -> dict[str, tuple[Any, dict[str, Any]]]:
-    collector = _Collector()
-    hook(collector)
-    return collector.items
+_collect = collect_registrations
 
 
 def test_plugin_import_is_light_and_independent() -> None:

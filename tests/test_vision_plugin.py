@@ -15,26 +15,13 @@ import pytest
 
 import plugins.vision.plugin as vision_plugin
 from tinytorch_core import Tensor, hookspecs, manual_seed
+from registry.testing import collect_registrations
 
 ROOT = Path(__file__).resolve().parent.parent
 VISION = ROOT / "plugins" / "vision"
 
 
-class _Collector:
-    """A stand-in for the registry's register callback."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, tuple[Any, dict[str, Any]]] = {}
-
-    def __call__(self, name: str, obj: Any, *, description: str = "", **meta: Any) -> None:
-        assert description or isinstance(obj, str), f"{name} has no description"
-        self.items[name] = (obj, meta)
-
-
-def _collect(hook: Any) -> dict[str, tuple[Any, dict[str, Any]]]:
-    collector = _Collector()
-    hook(collector)
-    return collector.items
+_collect = collect_registrations
 
 
 def test_hookimpls_validate_against_hookspecs() -> None:
