@@ -13,8 +13,8 @@ import pluggy
 import pytest
 
 import plugins.language.plugin as language_plugin
-from tinytorch_core import Tensor, hookspecs, manual_seed
 from registry.testing import collect_registrations
+from tinytorch_core import Tensor, hookspecs, manual_seed
 
 
 _collect = collect_registrations

@@ -14,8 +14,8 @@ import pluggy
 import pytest
 
 import plugins.vision.plugin as vision_plugin
-from tinytorch_core import Tensor, hookspecs, manual_seed
 from registry.testing import collect_registrations
+from tinytorch_core import Tensor, hookspecs, manual_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 VISION = ROOT / "plugins" / "vision"
