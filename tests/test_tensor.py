@@ -235,3 +235,9 @@ def test_function_wrong_gradient_count_is_reported() -> None:
     a, b = t64((2,)), t64((2,))
     with pytest.raises(RuntimeError, match="returned 1 gradients for 2"):
         TwoInputs.apply(a, b).sum().backward()
+
+
+def test_truth_value_of_a_multi_element_tensor_is_an_error() -> None:
+    assert Tensor([2.0]) and not Tensor(0.0)
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Tensor([1.0, 2.0]) > 0)

@@ -266,6 +266,14 @@ class Tensor:
         extra = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({body}, dtype={self.data.dtype}{extra})"
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                "compare .item() for one element, or reduce with .numpy().any() / .all()"
+            )
+        return bool(self.data.reshape(-1)[0])
+
     def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
             yield self[i]
