@@ -12,7 +12,7 @@ import os
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -65,7 +65,33 @@ def _read_json(path: str | os.PathLike[str], owner: str) -> dict[str, Any]:
     return payload
 
 
-class CharTokenizer:
+_Saved = TypeVar("_Saved", bound="_JsonTokenizer")
+
+
+class _JsonTokenizer:
+    """Saving, loading and equality shared by the tokenizers: all three follow from ``to_dict``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the tokenizer as JSON (atomically)."""
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls: type[_Saved], path: str | os.PathLike[str]) -> _Saved:
+        """Read a tokenizer written by ``save``."""
+        tokenizer = tokenizer_from_dict(_read_json(path, cls.__name__))
+        if not isinstance(tokenizer, cls):
+            kind = type(tokenizer).__name__
+            raise ValueError(f"{cls.__name__}.load: {path} holds a {kind}; use {kind}.load")
+        return tokenizer
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _JsonTokenizer) and type(other) is type(self) and self.to_dict() == other.to_dict()
+
+
+class CharTokenizer(_JsonTokenizer):
     """One token per character of a fixed vocabulary.
 
     The default vocabulary is ``string.printable`` (100 characters), so ``TinyGPT(vocab_size=100)``
@@ -152,21 +178,6 @@ class CharTokenizer:
         """JSON-serialisable description; ``tokenizer_from_dict`` rebuilds it."""
         return {"type": CHAR_TYPE, "vocab": self.vocab, "errors": self.errors, "replacement": self.replacement}
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the tokenizer as JSON (atomically)."""
-        atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> CharTokenizer:
-        """Read a tokenizer written by ``save``."""
-        tokenizer = tokenizer_from_dict(_read_json(path, "CharTokenizer"))
-        if not isinstance(tokenizer, CharTokenizer):
-            raise ValueError(f"CharTokenizer.load: {path} holds a {type(tokenizer).__name__}; use BPETokenizer.load")
-        return tokenizer
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CharTokenizer) and self.to_dict() == other.to_dict()
-
     def __hash__(self) -> int:
         return hash((self.vocab, self.errors, self.replacement))
 
@@ -174,7 +185,7 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size}, errors={self.errors!r})"
 
 
-class BPETokenizer:
+class BPETokenizer(_JsonTokenizer):
     """Byte-level byte-pair encoding: 256 byte tokens plus learned merges.
 
     Any UTF-8 string round-trips, since every byte is a token. ``train(text, vocab_size)`` runs
@@ -310,21 +321,6 @@ class BPETokenizer:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable description; ``tokenizer_from_dict`` rebuilds it."""
         return {"type": BPE_TYPE, "merges": [[a, b] for a, b in self.merges]}
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the tokenizer as JSON (atomically)."""
-        atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> BPETokenizer:
-        """Read a tokenizer written by ``save``."""
-        tokenizer = tokenizer_from_dict(_read_json(path, "BPETokenizer"))
-        if not isinstance(tokenizer, BPETokenizer):
-            raise ValueError(f"BPETokenizer.load: {path} holds a {type(tokenizer).__name__}; use CharTokenizer.load")
-        return tokenizer
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, BPETokenizer) and self.merges == other.merges
 
     def __hash__(self) -> int:
         return hash(tuple(self.merges))
