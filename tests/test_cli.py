@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,8 @@ import pytest
 from registry.cli import main, prescan
 from registry.discovery import InstalledPlugin
 from registry.testing import fake_installed
+from fake_plugins import Make, plugin_maker
 
-_counter = itertools.count()
 
 TOY = '''
 import numpy as np
@@ -97,27 +96,13 @@ BROKEN = {
     ),
 }
 
-Make = Callable[..., InstalledPlugin]
-
-
 @pytest.fixture
 def make_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TINYTORCH_PLUGINS", raising=False)
     monkeypatch.delenv("TINYTORCH_DEBUG", raising=False)
     monkeypatch.delenv("TINYTORCH_TRACE_PLUGINS", raising=False)
-    created: list[str] = []
-
-    def make(name: str, source: str = TOY) -> InstalledPlugin:
-        module = f"fake_cli_plugin_{name.replace('-', '_')}_{next(_counter)}"
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source.replace("{name}", name).replace("{{", "{").replace("}}", "}")))
-        created.append(module)
-        return InstalledPlugin(name, module, f"tinytorch-{name}", "0.4.2")
-
-    yield make
-    for module in created:
-        sys.modules.pop(module, None)
+    with plugin_maker(tmp_path, monkeypatch, prefix="fake_cli_plugin", version="0.4.2", default_source=TOY,
+                      fill_name=True) as make:
+        yield make
 
 
 def cli(plugins: list[InstalledPlugin], *argv: str) -> int:

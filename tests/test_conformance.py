@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from registry.cli import main
 from registry.conformance import Failure, check_plugin, check_plugin_object
-from registry.discovery import InstalledPlugin
 from registry.manager import PluginManager
 from registry.testing import HookRecorder, fake_installed, registered_plugin
+from fake_plugins import Make, plugin_maker
 from registry.testing import hook_recorder, plugin_manager  # noqa: F401  (the kit's fixtures)
 
-_counter = itertools.count()
 
 GOOD = '''
 import numpy as np
@@ -183,25 +179,10 @@ def tinytorch_register_commands(cli):
     cli.add_command("bad-cmd", lambda args: 0, help="broken options", arguments=broken_arguments)
 '''
 
-Make = Callable[..., InstalledPlugin]
-
-
 @pytest.fixture
 def make_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TINYTORCH_PLUGINS", raising=False)
-    created: list[str] = []
-
-    def make(name: str, source: str = GOOD, dist: str | None = None) -> InstalledPlugin:
-        module = f"fake_conf_plugin_{name}_{next(_counter)}"
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
-        created.append(module)
-        return InstalledPlugin(name, module, dist or f"tinytorch-{name}", "1.0.0")
-
-    yield make
-    for module in created:
-        sys.modules.pop(module, None)
+    with plugin_maker(tmp_path, monkeypatch, prefix="fake_conf_plugin", version="1.0.0", default_source=GOOD) as make:
+        yield make
 
 
 def by_component(failures: list[Failure]) -> dict[str, str]:

@@ -1,0 +1,48 @@
+"""Throwaway plugin modules that tests present as installed distributions (with ``fake_installed``)."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from registry.discovery import InstalledPlugin
+
+Make = Callable[..., InstalledPlugin]
+_counter = itertools.count()
+
+
+@contextmanager
+def plugin_maker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, prefix: str, version: str, default_source: str,
+    fill_name: bool = False,
+) -> Iterator[Make]:
+    """Yield ``make(name, source=default_source, dist=None) -> InstalledPlugin``.
+
+    Each call writes ``source`` as a fresh module on ``sys.path`` (a unique name, so no stale import
+    is reused); with ``fill_name`` the source's ``{name}`` placeholders become the plugin name.
+    Runs in ``tmp_path`` with ``TINYTORCH_PLUGINS`` unset; the modules are forgotten afterwards.
+    """
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TINYTORCH_PLUGINS", raising=False)
+    created: list[str] = []
+
+    def make(name: str, source: str = default_source, dist: str | None = None) -> InstalledPlugin:
+        module = f"{prefix}_{name.replace('-', '_')}_{next(_counter)}"
+        if fill_name:
+            source = source.replace("{name}", name).replace("{{", "{").replace("}}", "}")
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        created.append(module)
+        return InstalledPlugin(name, module, dist or f"tinytorch-{name}", version)
+
+    try:
+        yield make
+    finally:
+        for module in created:
+            sys.modules.pop(module, None)
