@@ -87,28 +87,33 @@ class Accuracy(Metric):
         self.count += int(keep.sum())
 
 
-class MeanAbsoluteError(Metric):
+class _ElementwiseError(Metric):
+    """Mean of ``penalty(outputs - targets)`` over every element."""
+
+    higher_is_better = False
+
+    @staticmethod
+    def penalty(difference: Array) -> Array:
+        raise NotImplementedError
+
+    def update(self, outputs: Array, targets: Array) -> None:
+        difference = np.asarray(outputs, dtype=np.float64) - np.asarray(targets, dtype=np.float64).reshape(outputs.shape)
+        self.total += float(self.penalty(difference).sum())
+        self.count += difference.size
+
+
+class MeanAbsoluteError(_ElementwiseError):
     """Mean of ``|outputs - targets|`` over every element."""
 
     name = "mae"
-    higher_is_better = False
-
-    def update(self, outputs: Array, targets: Array) -> None:
-        difference = np.asarray(outputs, dtype=np.float64) - np.asarray(targets, dtype=np.float64).reshape(outputs.shape)
-        self.total += float(np.abs(difference).sum())
-        self.count += difference.size
+    penalty = staticmethod(np.abs)
 
 
-class MeanSquaredError(Metric):
+class MeanSquaredError(_ElementwiseError):
     """Mean of ``(outputs - targets)**2`` over every element."""
 
     name = "mse"
-    higher_is_better = False
-
-    def update(self, outputs: Array, targets: Array) -> None:
-        difference = np.asarray(outputs, dtype=np.float64) - np.asarray(targets, dtype=np.float64).reshape(outputs.shape)
-        self.total += float(np.square(difference).sum())
-        self.count += difference.size
+    penalty = staticmethod(np.square)
 
 
 class Perplexity(Metric):

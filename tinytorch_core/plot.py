@@ -69,6 +69,16 @@ def _save(figure: Any, out: str | os.PathLike[str]) -> Path:
     return target
 
 
+def _finish(plt: Any, figure: Any, out: str | os.PathLike[str], title: str) -> Path:
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    try:
+        return _save(figure, out)
+    finally:
+        plt.close(figure)
+
+
 def plot_metrics(records: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], *, title: str = "") -> Path:
     """Draw train and validation loss in one panel and every other logged metric in its own, against step.
 
@@ -107,13 +117,7 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], out: str | os.PathLike[st
         ax.grid(True, alpha=0.3)
     for ax in flat[index:]:
         ax.set_visible(False)
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    try:
-        return _save(figure, out)
-    finally:
-        plt.close(figure)
+    return _finish(plt, figure, out, title)
 
 
 def plot_attention(
@@ -160,10 +164,4 @@ def plot_attention(
                 ax.set_xlabel("key")
             if column == 0:
                 ax.set_ylabel("query")
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    try:
-        return _save(figure, out)
-    finally:
-        plt.close(figure)
+    return _finish(plt, figure, out, title)
