@@ -106,14 +106,20 @@ class MeanAbsoluteError(_ElementwiseError):
     """Mean of ``|outputs - targets|`` over every element."""
 
     name = "mae"
-    penalty = staticmethod(np.abs)
+
+    @staticmethod
+    def penalty(difference: Array) -> Array:
+        return np.abs(difference)
 
 
 class MeanSquaredError(_ElementwiseError):
     """Mean of ``(outputs - targets)**2`` over every element."""
 
     name = "mse"
-    penalty = staticmethod(np.square)
+
+    @staticmethod
+    def penalty(difference: Array) -> Array:
+        return np.square(difference)
 
 
 class Perplexity(Metric):
