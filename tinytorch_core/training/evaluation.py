@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch_core._grad_mode import no_grad
+from tinytorch_core.state import no_grad
 from tinytorch_core.metrics import Metric
 from tinytorch_core.nn import Module
 from tinytorch_core.tensor import Tensor
