@@ -150,7 +150,7 @@ def plot_attention(
     cell = max(2.2, min(0.28 * steps, 6.0))
     figure, axes = plt.subplots(len(layer_ids), len(head_ids), figsize=(cell * len(head_ids) + 0.6,
                                                                            cell * len(layer_ids) + 0.6), squeeze=False)
-    shown = [label.replace("\n", "\\n") or " " for label in labels]
+    shown = [label.replace("\n", "\\n").replace(" ", "\u2423") or "\u2205" for label in labels]  # visible spaces
     fontsize = 8 if steps <= 24 else 6
     for row, layer in enumerate(layer_ids):
         for column, head in enumerate(head_ids):

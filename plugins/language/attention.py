@@ -228,7 +228,9 @@ class MultiHeadAttention(Module):
     ``proj`` is the output projection. Call with ``padding_mask`` ((B, T) bool, True = real
     token) to keep padded keys out of every softmax, and with ``return_attention=True`` to get
     ``(output, weights)`` where weights is the (B, H, T, T) attention array; the weights of the
-    last such call stay in ``last_attention``. Weights are only materialised when asked for.
+    last such call stay in ``last_attention`` (set ``keep_attention = True`` to keep them from every
+    call, as :func:`plugins.language.attention_maps.attention_maps` does). Weights are only
+    materialised when asked for.
     """
 
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, causal: bool = True,
@@ -252,6 +254,7 @@ class MultiHeadAttention(Module):
         self.proj = Linear(d_model, d_model, bias=bias)
         self.resid_dropout = Dropout(dropout)
         self.last_attention: Array | None = None
+        self.keep_attention = False  # when True, every forward keeps its weights in last_attention
         for layer in (self.qkv, self.proj):
             init.normal_(layer.weight, 0.0, 0.02)
             if layer.bias is not None:
@@ -268,14 +271,13 @@ class MultiHeadAttention(Module):
             raise ValueError(f"MultiHeadAttention({self.d_model}): expected input (B, T, {self.d_model}), got {x.shape}")
         qkv = self.qkv(x)
         mask = _as_padding_mask(padding_mask, x.shape[0], x.shape[1])
-        sink: list[Array] | None = [] if return_attention else None
+        sink: list[Array] | None = [] if return_attention or self.keep_attention else None
         p = self.dropout_p if self.training else 0.0
         mixed = attention_core(qkv, self.num_heads, self.causal, mask, p, sink)
         out = self.resid_dropout(self.proj(mixed)) if p > 0.0 else self.proj(mixed)
         if sink is not None:
             self.last_attention = sink[0]
-            return out, sink[0]
-        return out
+        return (out, sink[0]) if return_attention and sink is not None else out
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, num_heads={self.num_heads}, causal={self.causal}, dropout={self.dropout_p}"

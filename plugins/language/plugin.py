@@ -164,10 +164,13 @@ def tinytorch_register_reuse_targets(register: Register) -> None:
 
 @hookimpl
 def tinytorch_register_commands(cli: CommandRegistry) -> None:
-    """``tinytorch generate``."""
+    """``tinytorch generate`` and ``tinytorch attention``."""
     from plugins.language.cli import GENERATE_HELP, add_generate_arguments, run_generate
 
     cli.add_command("generate", run_generate, help=GENERATE_HELP, arguments=add_generate_arguments)
+    from plugins.language.attention_command import ATTENTION_HELP, add_attention_arguments, run_attention
+
+    cli.add_command("attention", run_attention, help=ATTENTION_HELP, arguments=add_attention_arguments)
 
 
 @hookimpl
