@@ -18,6 +18,7 @@ KINDS: tuple[str, ...] = (
     "tokenizers",
     "models",
     "callbacks",
+    "metrics",
     "commands",
     "reuse_targets",
 )
@@ -29,6 +30,7 @@ _SINGULAR = {
     "tokenizer": "tokenizers",
     "model": "models",
     "callback": "callbacks",
+    "metric": "metrics",
     "command": "commands",
     "reuse_target": "reuse_targets",
 }

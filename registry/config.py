@@ -58,6 +58,7 @@ TRAIN_KEYS: dict[str, TypeSpec] = {
     "cosine": bool,
     "min_lr": float,
     "callbacks": list,
+    "metrics": list,
     "progress": bool,
     "log_every": int,
     "shuffle": bool,

@@ -134,6 +134,29 @@ def _callbacks(config: Config, manager: PluginManager) -> list[Callback]:
     return made
 
 
+def _metrics(config: Config, manager: PluginManager, model: Component, info: Mapping[str, Any]) -> list[Any]:
+    """The metrics named by ``[train] metrics`` (names or ``{name = ..., key = value}`` tables), else those
+    the model's registration lists in its ``metrics`` metadata; dataset info fills matching parameters."""
+    entries = config.section("train").get("metrics")
+    where = config.where("train", "metrics")
+    if entries is None:
+        entries, where = list(model.meta.get("metrics", ())), f"model {model.name!r} (plugin {model.plugin!r}) metrics"
+    made: list[Any] = []
+    for entry in entries:
+        if isinstance(entry, str):
+            name, kwargs = entry, {}
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            name, kwargs = entry["name"], {k: v for k, v in entry.items() if k != "name"}
+        else:
+            raise ConfigError(f"{where}: entries are metric names or {{name = ..., ...}} tables, got {entry!r}")
+        component = manager.get("metrics", name)
+        named, _ = _parameters(component.obj)
+        kwargs.update({key: value for key, value in info.items() if key in named and key not in kwargs})
+        check_kwargs(component.obj, kwargs, where, f"metric {component.name!r} (plugin {component.plugin!r})")
+        made.append(component.obj(**kwargs))
+    return made
+
+
 def _evaluation_sample(val: Dataset, size: int, seed: int | None) -> Dataset:
     """The validation set, or a fixed random subset of ``size`` samples when it is larger.
 
@@ -233,6 +256,7 @@ def train_from_config(
         callbacks=[HookCallback(manager, config.data), *_callbacks(config, manager)],
         progress=progress and bool(train.get("progress", True)),
         log_every=int(train.get("log_every", 100)),
+        metrics=_metrics(config, manager, model_component, getattr(splits, "info", {})),
     )
     history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs, resume_from=checkpoint)
     tail = history.train_loss[-10:]

@@ -115,6 +115,18 @@ def tinytorch_register_callbacks(register: Register) -> None:
 
 
 @hookspec
+def tinytorch_register_metrics(register: Register) -> None:
+    """Register evaluation metrics by name (usable from a config's ``[train] metrics`` and a model's
+    ``metrics`` metadata): ``register(name, factory)`` with ``factory(**kwargs) -> tinytorch_core.metrics.Metric``.
+
+    Parameters of ``factory`` named like entries of the dataset's ``DataSplits.info`` (``num_classes``,
+    ``tokenizer``...) receive them. The Trainer computes each metric on the validation split at every
+    evaluation, logs it as ``val_<metric.name>`` and passes it to ``tinytorch_on_eval_end``. A model
+    registers the metrics reported by default with ``register(name, factory, metrics=("accuracy",))``.
+    """
+
+
+@hookspec
 def tinytorch_register_commands(cli: CommandRegistry) -> None:
     """Add subcommands to the ``tinytorch`` CLI with ``cli.add_command(name, run, help=..., arguments=...)``."""
 
