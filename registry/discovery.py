@@ -11,7 +11,7 @@ from typing import Literal
 ENTRY_POINT_GROUP = "tinytorch.plugins"
 
 #: The distribution that ships the built-in plugins.
-BUILTIN_DISTRIBUTION = "tinytorch"
+BUILTIN_DISTRIBUTION = "tinytorch-numpy"
 
 Source = Literal["builtin", "third-party", "local"]
 
@@ -33,7 +33,7 @@ class InstalledPlugin:
 
     @property
     def source(self) -> Source:
-        """``builtin`` when shipped by the ``tinytorch`` distribution itself, else ``third-party``."""
+        """``builtin`` when shipped by the ``tinytorch-numpy`` distribution itself, else ``third-party``."""
         if self.distribution is not None and normalize_distribution(self.distribution) == BUILTIN_DISTRIBUTION:
             return "builtin"
         return "third-party"
