@@ -72,3 +72,27 @@ def test_ci_reads_the_readme_commands_from_the_readme() -> None:
     assert '"${README_COMMANDS[0]} --set train.steps=$STEPS"' in script
     assert '"${README_COMMANDS[1]}"' in script
     assert "python3.11 -m venv" in script and "mypy --strict tinytorch_core registry plugins" in script
+
+
+class _Dist:
+    def __init__(self, name: str) -> None:
+        self.metadata = {"Name": name}
+        self.version = "0.1.0"
+
+
+class _EntryPoint:
+    def __init__(self, name: str, value: str, dist: str) -> None:
+        self.name, self.value, self.dist = name, value, _Dist(dist)
+
+
+def test_metadata_left_under_the_former_name_is_not_a_clash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry import discovery
+
+    entries = [_EntryPoint("language", "plugins.language.plugin", "tinytorch"),  # a stale tinytorch.egg-info
+               _EntryPoint("language", "plugins.language.plugin", DISTRIBUTION),
+               _EntryPoint("audio", "plugins.language.plugin", "tinytorch"),  # not a built-in entry point: kept
+               _EntryPoint("vision", "elsewhere.plugin", "tinytorch"),  # another target: a real clash, kept
+               _EntryPoint("vision", "plugins.vision.plugin", DISTRIBUTION)]
+    monkeypatch.setattr(discovery, "iter_entry_points", lambda group=discovery.ENTRY_POINT_GROUP: entries)
+    found = [(p.name, p.distribution) for p in discovery.discover()]
+    assert found == [("audio", "tinytorch"), ("language", DISTRIBUTION), ("vision", "tinytorch"), ("vision", DISTRIBUTION)]
