@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from registry.config import Config
     from registry.manager import PluginManager
 
-BUILTIN_COMMANDS = ("plugins", "components", "train", "new-plugin", "report")
+BUILTIN_COMMANDS = ("plugins", "components", "train", "plot", "new-plugin", "report")
 
 #: Commands that must work even when a plugin is broken in strict mode.
 ALWAYS_RUN = ("plugins", "new-plugin", None)
@@ -144,6 +144,11 @@ def build_parser(manager: PluginManager | None, command: str | None) -> argparse
                        " left alone and this run writes to a numbered directory beside it, e.g. runs/x-2)")
     train.add_argument("--no-progress", action="store_true", help="print log lines instead of a progress bar")
 
+    plot = commands.add_parser("plot", parents=[common], help="draw a run's loss and metrics against step (plot extra)")
+    from registry import plot_command
+
+    plot_command.add_arguments(plot)
+
     new_plugin = commands.add_parser("new-plugin", parents=[common], help="scaffold a pip-installable plugin package")
     new_plugin.add_argument("name", help="the plugin name (a Python identifier, e.g. audio)")
     new_plugin.add_argument("--dir", default=None, help="parent directory (default: current directory)")
@@ -246,6 +251,10 @@ def run(argv: Sequence[str]) -> int:
         from registry.train import run_train
 
         return run_train(args, manager, config)
+    if args.command == "plot":
+        from registry import plot_command
+
+        return plot_command.run(args)
     if args.command == "new-plugin":
         from registry.scaffold import scaffold_plugin
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import pluggy
 
 import tinytorch_core.hookspecs as hookspecs
+from registry.core_components import register_core_components
 from registry.components import KINDS, Component, ComponentRegistry, hook_for_kind, normalize_kind
 from registry.config import Config, ConfigSchemaRegistry, display_path, validate_config
 from registry import discovery as discovery_module
@@ -49,7 +50,7 @@ from registry.versions import satisfies
 Status = Literal["enabled", "disabled", "failed"]
 
 #: Subcommands the ``tinytorch`` CLI defines itself; plugins cannot take these names.
-RESERVED_COMMANDS: frozenset[str] = frozenset({"plugins", "components", "train", "new-plugin", "report", "help"})
+RESERVED_COMMANDS: frozenset[str] = frozenset({"plugins", "components", "train", "plot", "new-plugin", "report", "help"})
 
 SCHEMA_HOOK = "tinytorch_add_config_schema"
 
@@ -139,6 +140,7 @@ class PluginManager:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.components = ComponentRegistry()
+        register_core_components(self.components)
         self.schema = ConfigSchemaRegistry()
         self.plugins: dict[str, PluginInfo] = {}
         self.config = Config()

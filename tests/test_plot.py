@@ -63,3 +63,32 @@ def test_attention_grid(tmp_path: Path) -> None:
         plot_attention(weights, list("hello!"), tmp_path / "b.png", heads=[5])
     with pytest.raises(ValueError, match="labels"):
         plot_attention(weights, list("hi"), tmp_path / "c.png")
+
+
+def test_plot_command_draws_a_run_directory(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [{"step": s, "train_loss": 2.0 / s, "lr": 1e-3} for s in range(1, 41)] + [{"step": 40, "val_loss": 0.1, "val_accuracy": 0.9}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    root = Path(__file__).resolve().parent.parent
+
+    def plot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "registry.cli", "plot", *args], capture_output=True, text=True,
+                              cwd=root, timeout=120)
+
+    done = plot(str(run))
+    assert done.returncode == 0, done.stderr
+    assert_nontrivial_picture(run / "metrics.png")
+    assert plot(str(run), "--out", str(tmp_path / "elsewhere.png")).returncode == 0
+    assert (tmp_path / "elsewhere.png").is_file()
+    for args, message in (([str(tmp_path / "missing")], "no such metrics file"),
+                          ([str(run), "--out", str(tmp_path / "x.jpg")], "PNG")):
+        failed = plot(*args)
+        assert failed.returncode == 2 and message in failed.stderr and "Traceback" not in failed.stderr
+    (run / "metrics.jsonl").write_text("not json\n")
+    failed = plot(str(run))
+    assert failed.returncode == 2 and "not a JSON-lines metrics file" in failed.stderr

@@ -112,7 +112,11 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], out: str | os.PathLike[st
         steps, values = series[key]
         ax.plot(steps, values, "o-" if len(steps) < 50 else "-", markersize=3, linewidth=1.2)
         ax.set_ylabel(key.replace("_", " "))
+    first = min(steps[0] for steps, _ in series.values())
+    last = max(steps[-1] for steps, _ in series.values())
     for ax in flat[:index]:
+        if last > first:  # one step axis for every panel, so curves line up
+            ax.set_xlim(first, last)
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
     for ax in flat[index:]:

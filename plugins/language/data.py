@@ -99,7 +99,7 @@ def make_text_splits(text: str, tokenizer: Tokenizer, block_size: int, val_fract
     Training windows start at every token (a shuffled loader draws random contiguous windows);
     validation windows come from :func:`validation_windows`, so evaluating a few batches estimates
     the loss over the whole validation text. ``info`` carries ``vocab_size``, ``tokenizer`` and
-    ``block_size`` for the model factory.
+    ``block_size`` for the model factory, and ``chars_per_token`` for the ``bpc`` metric.
     ``val_fraction=0`` gives no validation set. Either split shorter than one window is an error.
     """
     if not 0.0 <= val_fraction < 1.0:
@@ -120,7 +120,8 @@ def make_text_splits(text: str, tokenizer: Tokenizer, block_size: int, val_fract
             f"block_size (or a smaller val_fraction)"
         )
     val = validation_windows(val_tokens, block_size) if val_fraction > 0 else None
-    info: dict[str, Any] = {"vocab_size": tokenizer.vocab_size, "tokenizer": tokenizer, "block_size": block_size}
+    info: dict[str, Any] = {"vocab_size": tokenizer.vocab_size, "tokenizer": tokenizer, "block_size": block_size,
+                            "chars_per_token": len(text) / len(tokens)}
     return DataSplits(train=TextWindows(train_tokens, block_size), val=val, info=info)
 
 

@@ -24,7 +24,7 @@ __all__ = [
     "tinytorch_register_modalities", "tinytorch_register_tokenizers", "tinytorch_register_datasets",
     "tinytorch_register_modules", "tinytorch_register_models", "tinytorch_register_reuse_targets",
     "tinytorch_register_commands", "tinytorch_add_config_schema", "tinytorch_on_train_end",
-    "tinytorch_register_callbacks",
+    "tinytorch_register_callbacks", "tinytorch_register_metrics",
     "tinygpt", "SAMPLE_DEFAULTS",
 ]
 
@@ -143,8 +143,15 @@ def tinytorch_register_modules(register: Register) -> None:
 @hookimpl
 def tinytorch_register_models(register: Register) -> None:
     """``tinygpt``."""
-    register("tinygpt", tinygpt, description="GPT language model (nanoGPT architecture)",
+    register("tinygpt", tinygpt, description="GPT language model (nanoGPT architecture)", metrics=("perplexity", "bpc"),
              sample_kwargs=dict(_TINY_GPT), sample_batch=lambda: _token_batch(2, 8, _TINY_GPT["vocab_size"]))
+
+
+@hookimpl
+def tinytorch_register_metrics(register: Register) -> None:
+    """``bpc``: bits per character."""
+    register("bpc", LazyFactory("plugins.language.metrics", "BitsPerCharacter"),
+             description="cross-entropy in bits per character (the text dataset supplies chars_per_token)")
 
 
 @hookimpl

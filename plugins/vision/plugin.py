@@ -105,9 +105,9 @@ def tinytorch_register_datasets(register: Register) -> None:
 def tinytorch_register_models(register: Register) -> None:
     small = {"in_channels": 1, "num_classes": 4, "image_size": 16}
     register("lenet", LazyFactory(_MODELS, "lenet"), description="LeNet-5-like CNN (1 or 3 channels)",
-             sample_kwargs=small, sample_batch=lambda: _shapes_batch(16))
+             metrics=("accuracy",), sample_kwargs=small, sample_batch=lambda: _shapes_batch(16))
     register("simple_cnn", LazyFactory(_MODELS, "simple_cnn"),
-             description="conv-BN-ReLU-pool stages and an MLP head",
+             description="conv-BN-ReLU-pool stages and an MLP head", metrics=("accuracy",),
              sample_kwargs={**small, "channels": [4, 8], "hidden": 16}, sample_batch=lambda: _shapes_batch(16))
 
 
