@@ -25,6 +25,7 @@ from registry.components import Component
 from registry.config import Config, check_kwargs, check_type, display_path
 from registry.errors import ConfigError, RegistryError, did_you_mean
 from registry.manager import PluginManager
+from registry.observers import Observers
 from registry.run_dir import plan_run
 from tinytorch_core.data import Dataset, Subset
 from tinytorch_core.fileio import atomic_write_text
@@ -46,27 +47,33 @@ class TrainResult:
 
 
 class HookCallback(Callback):
-    """Forwards trainer events to the ``tinytorch_on_*`` hooks of every enabled plugin."""
+    """Forwards trainer events to the ``tinytorch_on_*`` hooks of every enabled plugin.
+
+    Each plugin's hook is called on its own (:class:`registry.observers.Observers`): one that raises
+    is reported as a warning naming it, and the run goes on.
+    """
 
     def __init__(self, manager: PluginManager, config: Mapping[str, Any]) -> None:
         self.manager = manager
         self.config = config
+        self.observers = Observers(manager.pm)
 
     def on_train_start(self, trainer: Trainer) -> None:
         """``tinytorch_on_train_start(trainer, config)``."""
-        self.manager.hook.tinytorch_on_train_start(trainer=trainer, config=self.config)
+        self.observers.call("tinytorch_on_train_start", trainer=trainer, config=self.config)
 
     def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
         """``tinytorch_on_step_end(trainer, step, loss)``."""
-        self.manager.hook.tinytorch_on_step_end(trainer=trainer, step=step, loss=loss)
+        self.observers.call("tinytorch_on_step_end", trainer=trainer, step=step, loss=loss)
 
     def on_eval_end(self, trainer: Trainer, step: int, metrics: Mapping[str, float]) -> None:
         """``tinytorch_on_eval_end(trainer, step, metrics)``."""
-        self.manager.hook.tinytorch_on_eval_end(trainer=trainer, step=step, metrics=metrics)
+        self.observers.call("tinytorch_on_eval_end", trainer=trainer, step=step, metrics=metrics)
 
     def on_train_end(self, trainer: Trainer) -> None:
         """``tinytorch_on_train_end(trainer, config)``."""
-        self.manager.hook.tinytorch_on_train_end(trainer=trainer, config=self.config)
+        self.observers.call("tinytorch_on_train_end", trainer=trainer, config=self.config)
+        self.observers.summary()
 
 
 def _parameters(factory: Callable[..., Any]) -> tuple[set[str], bool]:

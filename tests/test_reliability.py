@@ -17,9 +17,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from fake_plugins import Make, plugin_maker
+from registry.discovery import BUILTIN_DISTRIBUTION, InstalledPlugin
+from registry.testing import fake_installed
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -334,3 +339,246 @@ def test_disk_full_is_one_line_and_leaves_no_temp_file(work: Path) -> None:
             load(checkpoint)
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+# ------------------------------------------------------------------------------------ plugins
+TOY_PLUGIN = """
+import numpy as np
+from tinytorch_core import nn
+from tinytorch_core.data import ArrayDataset, DataSplits
+from tinytorch_core.hookspecs import hookimpl
+
+
+def blobs(num_samples=120):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=num_samples)
+    x = (rng.normal(0, 3, size=(3, 4))[y] + rng.normal(0, 0.5, size=(num_samples, 4))).astype(np.float32)
+    return DataSplits(ArrayDataset(x[:90], y[:90]), ArrayDataset(x[90:], y[90:]), {"num_classes": 3})
+
+
+def mlp(num_classes, hidden=8):
+    return nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+
+@hookimpl
+def tinytorch_register_datasets(register):
+    register("__NAME___blobs", blobs)
+
+
+@hookimpl
+def tinytorch_register_models(register):
+    register(__MODEL__, mlp)
+"""
+
+TOY_TRAIN = """\
+[data]
+name = "toy_blobs"
+[model]
+name = "toy_mlp"
+[train]
+optimizer = "adam"
+lr = 0.05
+steps = 6
+batch_size = 30
+eval_every = 3
+seed = 0
+"""
+
+
+def toy(name: str, model: str = "", extra: str = "") -> str:
+    return TOY_PLUGIN.replace("__MODEL__", repr(model or f"{name}_mlp")).replace("__NAME__", name) + extra
+
+
+@pytest.fixture
+def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
+    with plugin_maker(tmp_path, monkeypatch, prefix="rel_plugin", version="1.0", default_source=toy("x")) as maker:
+        yield maker
+
+
+def builtin_language() -> InstalledPlugin:
+    return InstalledPlugin("language", "plugins.language.plugin", BUILTIN_DISTRIBUTION, "0.1.0")
+
+
+def cli_in(plugins: list[InstalledPlugin], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    with fake_installed(plugins):
+        return tt(cwd, *args)
+
+
+@pytest.mark.parametrize("thief", ["aaa", "zzz"])  # sorts before and after "language": load order must not matter
+def test_a_third_party_cannot_take_a_builtin_name(make: Make, tmp_path: Path, thief: str) -> None:
+    plugins = [builtin_language(), make(thief, toy(thief, "tinygpt"))]
+    line = one_error_line(cli_in(plugins, tmp_path, "components", "--kind", "models"),
+                          f"plugin {thief!r}", "'tinygpt'", "built-in plugin 'language'", f"-p no:{thief}")
+    assert line.startswith(f"tinytorch: error: plugin {thief!r}")
+    (tmp_path / "tinytorch.toml").write_text("[plugins]\nstrict = false\n")
+    lenient = cli_in(plugins, tmp_path, "components", "--kind", "models")
+    assert lenient.returncode == 0
+    row = next(line for line in lenient.stdout.splitlines() if line.split()[1:2] == ["tinygpt"])
+    assert row.split()[2] == "language"
+    assert f"skipped plugin {thief!r}" in lenient.stderr
+    assert f"{thief}_blobs" not in cli_in(plugins, tmp_path, "components").stdout  # all-or-nothing: none of it stays
+
+
+def test_a_builtin_registered_after_a_third_party_still_owns_its_names(make: Make, tmp_path: Path) -> None:
+    from registry.config import Config
+    from registry.manager import PluginManager
+
+    thief = make("early", toy("early", "tinygpt"))
+    manager = PluginManager()
+    manager.register(thief.load(), name="early")  # a local plugin holds "tinygpt" first
+    with fake_installed([builtin_language()]):
+        manager.load(Config({"plugins": {"strict": False}}), env={}, warn=False)
+    assert manager.get("models", "tinygpt").plugin == "language"
+    assert manager.plugins["early"].status == "failed"
+    assert "owned by the built-in plugin 'language'" in str(manager.plugins["early"].reason)
+
+
+def test_two_third_parties_clash_naming_both(make: Make, tmp_path: Path) -> None:
+    plugins = [make("first", toy("first", "shared")), make("second", toy("second", "shared"))]
+    one_error_line(cli_in(plugins, tmp_path, "components"), "plugin 'second'", "'shared'",
+                   "already registered by plugin 'first'")
+
+
+IMPORT_FAILURES = {
+    "sys.exit(3)": ("import sys\nsys.exit(3)\n", "called sys.exit(3)"),
+    "sys.exit('bye')": ("import sys\nsys.exit('bye')\n", "called sys.exit('bye')"),
+    "KeyboardInterrupt": ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+    "bare Exception()": ("raise Exception()\n", "Exception (no message)"),
+    "RecursionError": ("def f():\n    return f()\nf()\n", "RecursionError"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPORT_FAILURES))
+def test_any_exception_at_import_is_reported_naming_the_plugin(make: Make, tmp_path: Path, case: str) -> None:
+    source, expected = IMPORT_FAILURES[case]
+    plugins = [make("good"), make("crash", source)]
+    listing = cli_in(plugins, tmp_path, "plugins")
+    assert listing.returncode == 1 and "good" in listing.stdout  # the listing is complete, not cut short
+    assert "crash: failed: plugin 'crash'" in listing.stdout and expected in listing.stdout
+    one_error_line(cli_in(plugins, tmp_path, "components"), "plugin 'crash'", expected, "-p no:crash")
+
+
+def test_sys_exit_in_a_registration_hook_names_the_plugin(make: Make, tmp_path: Path) -> None:
+    source = toy("reg", extra="\n@hookimpl\ndef tinytorch_register_tokenizers(register):\n"
+                              "    import sys\n    sys.exit(4)\n")
+    one_error_line(cli_in([make("reg", source)], tmp_path, "components"), "plugin 'reg'",
+                   "tinytorch_register_tokenizers raised called sys.exit(4)")
+
+
+OBSERVER_FAILURES = {
+    "on_step_end": "@hookimpl\ndef tinytorch_on_step_end(trainer, step, loss):\n    raise RuntimeError('dashboard down')\n",
+    "on_eval_end": "@hookimpl\ndef tinytorch_on_eval_end(trainer, step, metrics):\n    raise KeyError('val')\n",
+    "on_train_end": "@hookimpl\ndef tinytorch_on_train_end(trainer, config):\n    raise OSError('upload failed')\n",
+    "on_train_end sys.exit": "@hookimpl\ndef tinytorch_on_train_end(trainer, config):\n    import sys\n    sys.exit(1)\n",
+    "on_train_start": "@hookimpl\ndef tinytorch_on_train_start(trainer, config):\n    1 / 0\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(OBSERVER_FAILURES))
+def test_a_failing_observer_hook_warns_naming_the_plugin_and_the_run_succeeds(make: Make, tmp_path: Path,
+                                                                              case: str) -> None:
+    (tmp_path / "toy.toml").write_text(TOY_TRAIN)
+    plugins = [make("toy", toy("toy")), make("watcher", "from tinytorch_core.hookspecs import hookimpl\n" + OBSERVER_FAILURES[case])]
+    result = cli_in(plugins, tmp_path, "train", "toy.toml", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("tinytorch: warning: plugin 'watcher'")]
+    assert warnings and "tinytorch_" + case.split()[0] in warnings[0] and "-p no:watcher" in warnings[0]
+    assert "Traceback" not in result.stderr
+    assert steps_logged(tmp_path / "runs" / "toy") == list(range(1, 7))
+    assert (tmp_path / "runs" / "toy" / "checkpoints" / "last.safetensors").is_file()
+    if case == "on_step_end":
+        assert "failed 6 times" in result.stderr and len(warnings) == 2  # first failure + the summary
+
+
+def test_a_plugin_command_that_raises_is_one_line_naming_the_plugin(make: Make, tmp_path: Path) -> None:
+    source = toy("cmd", extra="\n@hookimpl\ndef tinytorch_register_commands(cli):\n"
+                              "    cli.add_command('boom', lambda args: {}['k'], help='explodes')\n")
+    one_error_line(cli_in([make("cmd", source)], tmp_path, "boom"), "plugin 'cmd'", "command 'boom'", "KeyError")
+
+
+# ------------------------------------------------------------------------------ unclear messages
+MESSAGES = {  # --set value -> what the one error line must name (besides tiny.toml)
+    "data.block_size=0": ["[data]", "block_size must be a positive int"],
+    "data.block_size=\"abc\"": ["[data] block_size must be int"],
+    "data.val_fraction=\"x\"": ["[data] val_fraction must be float"],
+    "model.dropout=\"x\"": ["[model] dropout must be float"],
+    "train.betas=[\"a\", 1]": ["[train] betas must be two numbers"],
+    "train.steps=-1": ["[train] steps must be a finite number > 0"],
+    "train.eval_every=0": ["[train] eval_every"],
+    "train.lr=nan": ["[train] lr must be a finite number"],
+    "train.warmup_steps=-3": ["[train] warmup_steps"],
+}
+
+
+def test_bad_values_are_one_line_naming_file_and_key(work: Path) -> None:
+    for assignment, needles in MESSAGES.items():
+        line = one_error_line(tt(work, "train", "tiny.toml", "--set", assignment), "tiny.toml", *needles)
+        for bare in ("ZeroDivisionError", "TypeError", "could not convert", "invalid literal"):
+            assert bare not in line, line
+    assert not (work / "runs").exists()
+
+
+def test_unreadable_configs_name_their_file(work: Path) -> None:
+    (work / "latin1.toml").write_bytes(CONFIG.encode() + "# caf\xe9\n".encode("latin-1"))
+    one_error_line(tt(work, "train", "latin1.toml"), "latin1.toml", "not UTF-8", "offset")
+    (work / "broken.toml").write_text("[train\nsteps = 1\n")
+    one_error_line(tt(work, "train", "broken.toml"), "broken.toml", "not valid TOML")
+    one_error_line(tt(work, "train", "nowhere.toml"), "nowhere.toml", "not found")
+    one_error_line(tt(work, "-p", "language==1.x", "components"), "language==1.x", "invalid version specifier")
+
+
+def test_a_section_of_an_enabled_but_missing_plugin_names_the_plugin(work: Path) -> None:
+    (work / "audio.toml").write_text('[plugins]\nenable = ["language", "audio"]\n[audio]\nrate = 16000\n')
+    line = one_error_line(tt(work, "-c", "audio.toml", "components"), "plugin 'audio'", "not installed")
+    assert "unknown section" not in line
+    (work / "audio.toml").write_text('[plugins]\nenable = ["language", "audio"]\nstrict = false\n[audio]\nrate = 1\n')
+    lenient = tt(work, "-c", "audio.toml", "components")
+    assert lenient.returncode == 0 and "skipped plugin 'audio'" in lenient.stderr and "unknown section" not in lenient.stderr
+
+
+def test_divergence_is_one_line_with_the_step_and_the_fix_and_no_warnings(work: Path) -> None:
+    result = tt_process(work, "train", "tiny.toml", "--no-progress", "--set", "train.lr=1e9")
+    line = one_error_line(result, "training diverged at step", "[train] lr", "--set train.lr=")
+    assert "RuntimeWarning" not in result.stderr and "Error:" not in line
+    assert len(result.stderr.strip().splitlines()) <= 3, result.stderr  # no numpy warnings spam
+
+
+def test_ctrl_c_names_the_cli_resume_command(work: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "registry.cli", "train", "tiny.toml", "--no-progress",
+                                "--set", "train.steps=100000"], cwd=work, env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    metrics = work / "runs" / "tiny" / "metrics.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "tinytorch train tiny.toml --resume runs/tiny" in err and "Trainer.fit" not in err
+    assert not (work / "runs" / "tiny" / ".lock").exists()
+
+
+def test_generate_accepts_a_run_directory_and_its_training_checkpoint(work: Path) -> None:
+    assert tt(work, "train", "tiny.toml", "--no-progress").returncode == 0
+    args = ("--prompt", "the", "--max-new-tokens", "8", "--seed", "0")
+    reference = tt(work, "generate", "runs/tiny/model.safetensors", *args)
+    assert reference.returncode == 0, reference.stderr
+    assert tt(work, "generate", "runs/tiny", *args).stdout == reference.stdout
+    from_checkpoint = tt(work, "generate", "runs/tiny/checkpoints/last.safetensors", *args)
+    assert from_checkpoint.returncode == 0 and from_checkpoint.stdout == reference.stdout  # same final weights
+    (work / "runs" / "tiny" / "model.safetensors").unlink()
+    line = one_error_line(tt(work, "generate", "runs/tiny/checkpoints/last.safetensors", *args),
+                          "training checkpoint", "--resume")
+    assert "Traceback" not in line
+    one_error_line(tt(work, "generate", "runs", *args), "runs", "directory")
+    one_error_line(tt(work, "generate", "tiny.toml", *args), "tiny.toml")
+
+
+def test_generate_prompt_problems_are_one_line(work: Path) -> None:
+    assert tt(work, "train", "tiny.toml", "--no-progress").returncode == 0
+    model = "runs/tiny/model.safetensors"
+    one_error_line(tt(work, "generate", model, "--prompt", "a\udcff"), "--prompt", "UTF-8")
+    line = one_error_line(tt(work, "generate", model, "--prompt", "caf\u00e9"), "--prompt", "'\u00e9'", "vocabulary")
+    assert "CharTokenizer(" not in line  # the CLI fix, not the Python API's
+    result = tt_process(work, "generate", model, "--prompt", "\udcff")  # a real non-UTF-8 argv byte
+    one_error_line(result, "--prompt", "UTF-8")
