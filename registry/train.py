@@ -11,6 +11,7 @@ and ``checkpoints/last.safetensors``; trainer events are forwarded to the ``tiny
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import json
 import sys
@@ -23,7 +24,7 @@ import numpy as np
 
 from registry.components import Component
 from registry.config import Config, check_kwargs, check_type, display_path
-from registry.errors import ConfigError, RegistryError, did_you_mean
+from registry.errors import CommandError, ConfigError, RegistryError, did_you_mean
 from registry.manager import PluginManager
 from registry.observers import Observers
 from registry.run_dir import plan_run
@@ -307,6 +308,11 @@ def train_from_config(
             history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs)
         except TrainingDivergedError as exc:
             raise ConfigError(_diverged(exc, config, trainer)) from exc
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise CommandError(f"{exc}: the disk is full; free some space (or set [output] dir on another disk),"
+                               f" then continue with {trainer.resume_hint}") from exc
     finally:
         plan.release()
     tail = history.train_loss[-10:]

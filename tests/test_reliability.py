@@ -328,15 +328,22 @@ def test_disk_full_is_one_line_and_leaves_no_temp_file(work: Path) -> None:
     try:
         result = tt(work, "train", "tiny.toml", "--no-progress", "--set", f"output.dir=\"{disk / 'run'}\"",
                     "--set", "language.sample_chars=0", "--set", "train.steps=40",
-                    "--set", "model.d_model=32")
-        one_error_line(result, "No space left")
+                    "--set", "model.d_model=16")
+        one_error_line(result, "No space left", "last.safetensors", "the disk is full", "--resume")
         run = disk / "run"
         assert temp_files(run) == [] and not (run / ".lock").exists()
         checkpoint = run / "checkpoints" / "last.safetensors"
-        if checkpoint.exists():  # whatever is there is a complete, loadable checkpoint
+        assert checkpoint.exists()  # the first save fitted, the second did not: the first is kept whole
+        if checkpoint.exists():
             from tinytorch_core.serialization import load
 
             load(checkpoint)
+            before = checkpoint.read_bytes()  # resuming on the still-full disk fails the same way, keeping it
+            again = tt(work, "train", "tiny.toml", "--no-progress", "--set", f"output.dir=\"{run}\"",
+                       "--set", "language.sample_chars=0", "--set", "train.steps=40", "--set", "model.d_model=16",
+                       "--resume", str(run))
+            one_error_line(again, "No space left")
+            assert checkpoint.read_bytes() == before and temp_files(run) == []
     finally:
         subprocess.run(["umount", str(disk)], check=False)
 
@@ -582,3 +589,41 @@ def test_generate_prompt_problems_are_one_line(work: Path) -> None:
     assert "CharTokenizer(" not in line  # the CLI fix, not the Python API's
     result = tt_process(work, "generate", model, "--prompt", "\udcff")  # a real non-UTF-8 argv byte
     one_error_line(result, "--prompt", "UTF-8")
+
+
+HOSTILE_MODEL_METADATA = {
+    "bpe merges of strings": lambda m: {**m, "tokenizer": {"type": "bpe", "merges": [["a", "b"]]}},
+    "tokenizer is a list": lambda m: {**m, "tokenizer": [1, 2]},
+    "unknown tokenizer type": lambda m: {**m, "tokenizer": {"type": "wordpiece"}},
+    "num_heads 0": lambda m: {**m, "config": {**m["config"], "num_heads": 0}},
+    "d_model a string": lambda m: {**m, "config": {**m["config"], "d_model": "abc"}},
+    "config a list": lambda m: {**m, "config": [1]},
+    "unknown format": lambda m: {**m, "format": 99},
+    "vocab_size below the tokenizer's": lambda m: {**m, "config": {**m["config"], "vocab_size": 5}},
+    "empty char vocabulary": lambda m: {**m, "tokenizer": {**m["tokenizer"], "vocab": ""}},
+    "another model": lambda m: {**m, "model": "resnet"},
+}
+
+
+def test_generate_refuses_hostile_model_metadata_in_one_line(work: Path) -> None:
+    from tinytorch_core.serialization import load, save
+
+    assert tt(work, "train", "tiny.toml", "--no-progress").returncode == 0
+    tensors, metadata = load(work / "runs" / "tiny" / "model.safetensors")
+    for case, tamper in HOSTILE_MODEL_METADATA.items():
+        save(work / "hostile.safetensors", tensors, tamper(metadata))
+        line = one_error_line(tt(work, "generate", "hostile.safetensors", "--prompt", "the"), "hostile.safetensors")
+        assert "Traceback" not in line, case
+
+
+def test_unusable_run_directories_are_one_line(work: Path) -> None:
+    one_error_line(tt(work, "train", "tiny.toml", "--set", "output.dir=\".\""), "[output] dir", "runs/NAME")
+    one_error_line(tt(work, "train", "tiny.toml", "--set", "output.dir=\"/proc/no/such\""), "/proc/no", "[output] dir")
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "tiny.toml"), "--resume tiny.toml", "no checkpoint")
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/none"), "--resume runs/none")
+    assert tt(work, "train", "tiny.toml", "--no-progress").returncode == 0
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny", "--overwrite"), "--resume", "--overwrite")
+    (work / "runs" / "tiny" / "config.json").write_text("{torn")
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny"), "config.json", "not valid JSON")
+    (work / "runs" / "tiny" / "config.json").write_text("[1, 2]")
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny"), "config.json", "not a JSON object")

@@ -96,15 +96,19 @@ def run_generate(args: argparse.Namespace) -> int:
                      " pass the prompt as UTF-8 text")
     try:
         model = _load(path)
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        return _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
+    except Exception as exc:  # a hostile or foreign file: loading runs no code, so any failure is the file's
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        if not isinstance(exc, (ValueError, OSError)) or not text:
+            text = f"{type(exc).__name__}: {text}"
+        return _fail(text if str(path) in text else f"{path}: not a usable TinyGPT checkpoint: {text}")
     vocab = getattr(model.tokenizer, "vocab", None)
     if isinstance(vocab, str):
-        unknown = sorted(set(args.prompt) - set(vocab))
+        known = set(vocab)
+        unknown = [(i, c) for i, c in enumerate(args.prompt) if c not in known]
         if unknown:
-            return _fail(f"--prompt: {', '.join(map(repr, unknown[:5]))} {'is' if len(unknown) == 1 else 'are'} not in"
-                         f" the vocabulary of {path} ({len(vocab)} characters it was trained on); use only those"
-                         " characters in the prompt")
+            position, char = unknown[0]
+            return _fail(f"--prompt: character {char!r} at position {position} is not in the vocabulary of {path}"
+                         f" ({len(vocab)} characters it was trained on); use only those characters in the prompt")
     if model.tokenizer is None:
         return _fail(f"{path} holds no tokenizer, so a text prompt cannot be encoded; save the model with its tokenizer")
     with warnings.catch_warnings(record=True) as caught:
