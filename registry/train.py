@@ -303,6 +303,11 @@ def train_from_config(
         trainer.resume_hint = f"tinytorch train {config.name} --resume {display_path(directory)}"
         if resume is not None:
             _resume_trainer(trainer, directory, train_loader)
+            if total is not None and trainer.step >= total:  # training again would only log the end twice
+                print(f"note: {display_path(directory)} already reached step {trainer.step} of {total};"
+                      f" nothing to train: raise train.steps (e.g. --set train.steps={2 * total}) to continue it",
+                      file=sys.stderr)
+                return TrainResult(History(steps=trainer.step), directory, None, None)
         _save_config_copy(config, directory, keep_toml=resume is not None)
         try:
             history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs)

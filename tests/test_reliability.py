@@ -189,6 +189,9 @@ def test_resume_refuses_settings_it_cannot_honour_and_records_those_it_applies(w
     assert json.loads((run / "config.json").read_text())["train"]["steps"] == 30
     assert steps_logged(run) == list(range(1, 31))
     assert (run / "config.toml").read_text() == CONFIG  # the file the run was started with
+    before = snapshot(run)
+    done = tt(work, "train", "tiny.toml", "--resume", "runs/tiny", "--set", "train.steps=30")
+    assert done.returncode == 0 and "nothing to train" in done.stderr and snapshot(run) == before
 
 
 def _kill_after_progress(work: Path, delay: float, args: tuple[str, ...]) -> None:
@@ -627,3 +630,17 @@ def test_unusable_run_directories_are_one_line(work: Path) -> None:
     one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny"), "config.json", "not valid JSON")
     (work / "runs" / "tiny" / "config.json").write_text("[1, 2]")
     one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny"), "config.json", "not a JSON object")
+
+
+def test_foreign_and_garbled_locks(work: Path) -> None:
+    assert tt(work, "train", "tiny.toml", "--no-progress").returncode == 0
+    lock = work / "runs" / "tiny" / ".lock"
+    lock.write_text(json.dumps({"pid": 1, "host": "another-machine"}))
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny"), "another-machine", "delete")
+    lock.write_text(json.dumps({"pid": 1, "host": __import__("socket").gethostname()}))  # pid 1 is alive
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny"), "pid 1", "in use")
+    lock.write_text("")  # a writer killed between creating the lock and filling it
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny"), "unreadable")
+    os.utime(lock, (time.time() - 60, time.time() - 60))  # ... long ago: stale
+    assert tt(work, "train", "tiny.toml", "--resume", "runs/tiny", "--set", "train.steps=22").returncode == 0
+    assert not lock.exists()
