@@ -24,7 +24,7 @@ import numpy as np
 
 from registry.components import Component
 from registry.config import Config, check_kwargs, check_type, display_path
-from registry.errors import CommandError, ConfigError, RegistryError, did_you_mean
+from registry.errors import CommandError, ComponentNotFoundError, ConfigError, RegistryError, did_you_mean
 from registry.manager import PluginManager
 from registry.observers import Observers
 from registry.run_dir import plan_run
@@ -92,11 +92,19 @@ def _section_kwargs(config: Config, section: str, manager: PluginManager, kind: 
     if "name" not in table:
         raise ConfigError(f"{config.where(section)} needs name = \"<a registered {kind[:-1]}>\"; registered {kind}:"
                           f" {', '.join(manager.components.names(kind)) or '(none: enable a plugin)'}")
-    component = manager.get(kind, str(table.pop("name")))
+    component = _named(manager, kind, str(table.pop("name")), config.where(section, "name"))
     check_kwargs(component.obj, table, config.where(section),
                  f"{kind[:-1]} {component.name!r} (plugin {component.plugin!r})")
     check_kwarg_types(component.obj, table, config.where(section))
     return component, table
+
+
+def _named(manager: PluginManager, kind: str, name: str, where: str) -> Component:
+    """``manager.get``, with the config key that named the component in the message."""
+    try:
+        return manager.get(kind, name)
+    except ComponentNotFoundError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def check_kwarg_types(factory: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:
@@ -194,8 +202,10 @@ def _callbacks(config: Config, manager: PluginManager) -> list[Callback]:
             name = entry["name"]
         else:
             raise ConfigError(f"{config.where('train', 'callbacks')}: entries are names or {{name = ..., ...}} tables")
-        component = manager.get("callbacks", name)
-        made.append(component.obj(**kwargs))
+        where = config.where("train", "callbacks")
+        component = _named(manager, "callbacks", name, where)
+        check_kwargs(component.obj, kwargs, where, f"callback {name!r} (plugin {component.plugin!r})")
+        made.append(build_component(component, kwargs, where))
     return made
 
 

@@ -517,6 +517,13 @@ MESSAGES = {  # --set value -> what the one error line must name (besides tiny.t
     "train.eval_every=0": ["[train] eval_every"],
     "train.lr=nan": ["[train] lr must be a finite number"],
     "train.warmup_steps=-3": ["[train] warmup_steps"],
+    "train.callbacks=[\"nope\"]": ["[train] callbacks", "no callback named 'nope'"],
+    "train.callbacks=[{name = \"sample\", evry = 3}]": ["[train] callbacks", "did you mean 'every'"],
+    "model.name=\"tinygtp\"": ["[model] name", "did you mean 'tinygpt'"],
+    "data.max_chars=-1": ["[data]", "max_chars must be positive"],
+    "data.corpus=\"/etc\"": ["[data]", "'/etc' is neither a file"],
+    "train.grad_accum_steps=0": ["[train] grad_accum_steps"],
+    "train.steps=1e400": ["[train] steps must be int"],
 }
 
 
