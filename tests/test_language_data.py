@@ -141,7 +141,7 @@ def test_make_text_splits_first_90_percent_trains() -> None:
     assert np.array_equal(splits.train.tokens, tok.encode_array(text[:900]))
     assert np.array_equal(splits.val.tokens, tok.encode_array(text[900:]))
     assert len(splits.train) == 900 - 16
-    assert splits.info == {"vocab_size": 26, "tokenizer": tok, "block_size": 16}
+    assert splits.info == {"vocab_size": 26, "tokenizer": tok, "block_size": 16, "chars_per_token": 1.0}
     assert make_text_splits(text, tok, 16, val_fraction=0.0).val is None
 
 

@@ -92,3 +92,17 @@ def test_a_custom_metric_subclass() -> None:
     metric = MaxError()
     metric.update(np.array([1.0, 5.0]), np.array([1.0, 2.0]))
     assert metric.compute() == 3.0
+
+
+def test_bits_per_character_spreads_token_bits_over_characters() -> None:
+    from plugins.language.metrics import BitsPerCharacter
+
+    rng = np.random.default_rng(1)
+    logits, targets = rng.standard_normal((2, 5, 7)), rng.integers(0, 7, size=(2, 5))
+    perplexity, per_char, per_bpe = Perplexity(), BitsPerCharacter(), BitsPerCharacter(chars_per_token=2.5)
+    for metric in (perplexity, per_char, per_bpe):
+        metric.update(logits, targets)
+    assert per_char.compute() == pytest.approx(math.log2(perplexity.compute()))
+    assert per_bpe.compute() == pytest.approx(per_char.compute() / 2.5)
+    with pytest.raises(ValueError, match="chars_per_token"):
+        BitsPerCharacter(chars_per_token=0)
