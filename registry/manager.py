@@ -25,6 +25,7 @@ from typing import Any, Literal
 import pluggy
 
 import tinytorch_core.hookspecs as hookspecs
+from registry.commands import RESERVED_COMMANDS  # the built-in commands' names, which plugins cannot take
 from registry.components import KINDS, Component, ComponentRegistry, hook_for_kind, normalize_kind
 from registry.config import Config, ConfigSchemaRegistry, display_path, validate_config
 from registry import discovery as discovery_module
@@ -50,8 +51,6 @@ from registry.versions import satisfies
 
 Status = Literal["enabled", "disabled", "failed"]
 
-#: Subcommands the ``tinytorch`` CLI defines itself; plugins cannot take these names.
-RESERVED_COMMANDS: frozenset[str] = frozenset({"plugins", "components", "train", "new-plugin", "report", "help"})
 
 SCHEMA_HOOK = "tinytorch_add_config_schema"
 
