@@ -153,7 +153,12 @@ def tinytorch_on_eval_end(trainer: Any, step: int, metrics: Mapping[str, float])
 
 @hookspec
 def tinytorch_on_train_end(trainer: Any, config: Mapping[str, Any]) -> None:
-    """Training finished (also after an interruption that saved a checkpoint).
+    """Training finished normally: the planned steps or epochs ran, the data ran out, or a callback
+    set ``trainer.stop_training``.
+
+    Not called when training stops with an exception: on Ctrl-C (``KeyboardInterrupt``) the trainer
+    saves a resumable checkpoint and re-raises, and a diverged loss (``TrainingDivergedError``) or any
+    other error propagates without this hook.
 
     The language plugin uses this to print a sample after the README's main job.
     """

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tinytorch_core.fileio import atomic_write_bytes
+from tinytorch_core.optim.param_names import legacy_saved_names, optimizer_param_names, reorder_state
 from tinytorch_core.tensor import Tensor, get_rng, set_rng_state
 
 __all__ = [
@@ -258,6 +259,9 @@ def save_checkpoint(
     if optimizer is not None:
         metadata["optimizer"] = _encode(optimizer.state_dict(), _OPTIM_PREFIX, arrays)
         metadata["optimizer_class"] = type(optimizer).__name__
+        names = optimizer_param_names(model, optimizer)
+        if names is not None:  # loading matches the state to parameters by these names, not by index
+            metadata["optimizer_params"] = names
     if scheduler is not None:
         metadata["scheduler"] = _encode(scheduler_state(scheduler), _SCHED_PREFIX, arrays)
     if loader is not None:
@@ -303,6 +307,8 @@ def load_checkpoint(
             raise CheckpointError(f"{source}: checkpoint holds no {name} state (it was saved without one)")
         if name == "scheduler":
             load_scheduler_state(target, decoded[name])
+        elif name == "optimizer":
+            target.load_state_dict(_by_current_index(source, metadata, decoded[name], model, target))
         else:
             target.load_state_dict(decoded[name])
     if "rng_state" not in metadata or "step" not in metadata:
@@ -313,6 +319,25 @@ def load_checkpoint(
     if restore_rng:
         set_rng_state(decoded["rng_state"])
     return decoded
+
+
+def _by_current_index(source: Path, metadata: Mapping[str, Any], state: Any, model: ModuleLike | None,
+                      optimizer: Stateful) -> Any:
+    """The saved optimizer state re-indexed to the parameters' current order (see ``optim.param_names``)."""
+    current = optimizer_param_names(model, optimizer) if model is not None else None
+    if current is None or not isinstance(state, Mapping) or not isinstance(state.get("state"), Mapping):
+        return state
+    saved = metadata.get("optimizer_params")
+    if saved is None:  # written before checkpoints named the optimizer's parameters
+        saved = legacy_saved_names(model, optimizer)
+    if not (isinstance(saved, list) and all(isinstance(n, str) for n in saved)):
+        raise CheckpointError(f"{source}: corrupt checkpoint metadata (optimizer_params is not a list of names)")
+    if saved == current:
+        return state
+    try:
+        return reorder_state(state, saved, current, str(source))
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def resolve_checkpoint_path(path: PathLike) -> Path:
