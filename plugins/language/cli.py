@@ -14,14 +14,15 @@ from pathlib import Path
 
 __all__ = ["add_generate_arguments", "run_generate", "GENERATE_HELP"]
 
-GENERATE_HELP = "sample text from a trained TinyGPT checkpoint (model.safetensors)"
+GENERATE_HELP = "sample text from a trained TinyGPT checkpoint (model.safetensors) or a Hugging Face GPT-2 directory"
 
 EXIT_ERROR = 2
 
 
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``tinytorch generate``."""
-    parser.add_argument("checkpoint", help="a TinyGPT checkpoint, e.g. runs/<name>/model.safetensors")
+    parser.add_argument("checkpoint", help="a TinyGPT checkpoint, e.g. runs/<name>/model.safetensors, or a "
+                        "Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files)")
     parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     parser.add_argument("--max-new-tokens", type=int, default=300, help="tokens to generate (default: 300)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default: 1.0)")
@@ -38,12 +39,12 @@ def _fail(message: str) -> int:
 def run_generate(args: argparse.Namespace) -> int:
     """Load the checkpoint, generate, print prompt + continuation; 0 on success, 2 with one error line otherwise."""
     path = Path(args.checkpoint)
-    if not path.is_file():
+    if not path.exists():
         return _fail(f"checkpoint not found: {path} (train first, e.g. `tinytorch train configs/tinygpt-stdlib.toml`)")
     from plugins.language.model import TinyGPT
 
     try:
-        model = TinyGPT.load(path)
+        model = TinyGPT.from_pretrained(path) if path.is_dir() else TinyGPT.load(path)
     except (ValueError, KeyError, TypeError, OSError) as exc:
         return _fail(str(exc))
     if model.tokenizer is None:
