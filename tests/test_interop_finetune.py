@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,18 @@ def test_a_mismatched_tokenizer_is_refused(tmp_path: Path) -> None:
         tinygpt(pretrained=str(folder), d_model=64)
     with pytest.raises(ValueError, match="exceeds the model's context"):
         tinygpt(pretrained=str(folder), block_size=4096)
+
+
+def test_the_shipped_fine_tuning_config_runs(tmp_path: Path) -> None:
+    folder = tmp_path / "gpt2"
+    hf_model().save_pretrained(str(folder))
+    train_tokenizer(folder)
+    corpus = tmp_path / "my.txt"
+    corpus.write_text(TRAINING_TEXT, encoding="utf-8")
+    config = Path(__file__).resolve().parent.parent / "configs" / "gpt2-finetune.toml"
+    result = run_cli("train", str(config), "--no-progress", "--set", f'data.corpus="{corpus}"',
+                     "--set", "data.block_size=16", "--set", "train.steps=2", "--set", f'output.dir="{tmp_path / "run"}"',
+                     "--set", "language.sample_chars=3", cwd=tmp_path)  # its "gpt2" paths resolve in tmp_path
+    assert result.returncode == 0, result.stderr
+    pretrained = TinyGPT.from_pretrained(folder).config
+    assert TinyGPT.load(tmp_path / "run" / "model.safetensors").config == replace(pretrained, dropout=0.1)  # the config's

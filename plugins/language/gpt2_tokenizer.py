@@ -169,7 +169,7 @@ class GPT2Tokenizer(_JsonTokenizer):
             return cls.from_files(folder / "vocab.json", folder / "merges.txt")
         raise FileNotFoundError(
             f"{folder}: no tokenizer.json, nor vocab.json + merges.txt; fetch them with the model "
-            "(e.g. huggingface-cli download gpt2 tokenizer.json vocab.json merges.txt --local-dir DIR)"
+            "(e.g. hf download gpt2 tokenizer.json vocab.json merges.txt --local-dir DIR)"
         )
 
     @classmethod
