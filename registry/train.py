@@ -23,6 +23,7 @@ import numpy as np
 
 from registry.components import Component
 from registry.config import Config, check_kwargs, display_path
+from registry.data_parallel import data_parallel_for
 from registry.errors import ConfigError, did_you_mean
 from registry.manager import PluginManager
 from tinytorch_core.data import Dataset, Subset
@@ -168,6 +169,9 @@ def train_from_config(
 
     train = config.section("train")
     where = config.where("train")
+    batch_size = int(train.get("batch_size", DEFAULT_BATCH_SIZE))
+    # First, so that under mpiexec any later error on one rank ends every rank (registry.cli.main).
+    parallel = data_parallel_for(train, where, batch_size)  # None unless launched by mpiexec
     steps = train.get("steps")
     epochs = train.get("epochs")
     if steps is None and epochs is None:
@@ -194,7 +198,7 @@ def train_from_config(
         from tinytorch_core.optim import WarmupCosineLR
 
         warmup = int(train.get("warmup_steps", 0))
-        if total >= 1 and warmup >= total:
+        if total >= 1 and warmup >= total and (parallel is None or parallel.is_main):
             # A short run of a long config (--set train.steps=50): warm up over all but the last step.
             print(f"note: {where} warmup_steps={warmup} is not below steps={total}; "
                   f"warming up over {total - 1} steps", file=sys.stderr)
@@ -202,12 +206,14 @@ def train_from_config(
         scheduler = WarmupCosineLR(optimizer, warmup_steps=warmup, total_steps=total,
                                    min_lr=float(train.get("min_lr", 0.0)))
 
-    batch_size = int(train.get("batch_size", DEFAULT_BATCH_SIZE))
-    train_loader = DataLoader(splits.train, batch_size=batch_size, shuffle=bool(train.get("shuffle", True)),
-                              drop_last=len(splits.train) > batch_size, seed=seed)
+    train_loader: Any = DataLoader(splits.train, batch_size=batch_size, shuffle=bool(train.get("shuffle", True)),
+                                   drop_last=len(splits.train) > batch_size, seed=seed)
     eval_batches = int(train.get("eval_batches", DEFAULT_EVAL_BATCHES))
-    val_loader = None if splits.val is None else DataLoader(
+    val_loader: Any = None if splits.val is None else DataLoader(
         _evaluation_sample(splits.val, eval_batches * batch_size, seed), batch_size=batch_size)
+    if parallel is not None:  # each rank takes its share of every global batch
+        train_loader = parallel.shard(train_loader)
+        val_loader = None if val_loader is None else parallel.shard(val_loader, even=False)
 
     directory = resume if resume is not None else (run_dir or run_directory(config))
     checkpoint = None
@@ -216,7 +222,8 @@ def train_from_config(
         if not checkpoint.is_file():
             raise ConfigError(f"--resume {display_path(resume)}: no checkpoint at {display_path(checkpoint)}"
                               " (was it a tinytorch train run directory?)")
-    _save_config_copy(config, directory)
+    if parallel is None or parallel.is_main:
+        _save_config_copy(config, directory)
 
     loss_fn = model_component.meta.get("loss_fn")
     trainer = Trainer(
@@ -230,9 +237,12 @@ def train_from_config(
         eval_batches=eval_batches,
         checkpoint_every=train.get("checkpoint_every"),
         run_dir=directory,
-        callbacks=[HookCallback(manager, config.data), *_callbacks(config, manager)],
+        # Plugin hooks (samples, accuracy reports) run on rank 0 only; [train] callbacks run on every rank.
+        callbacks=[*([HookCallback(manager, config.data)] if parallel is None or parallel.is_main else []),
+                   *_callbacks(config, manager)],
         progress=progress and bool(train.get("progress", True)),
         log_every=int(train.get("log_every", 100)),
+        distributed=parallel,
     )
     history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs, resume_from=checkpoint)
     tail = history.train_loss[-10:]
@@ -242,6 +252,11 @@ def train_from_config(
         final_train_loss=sum(tail) / len(tail) if tail else None,
         final_val_loss=history.val_loss[-1][1] if history.val_loss else None,
     )
+
+
+def _rank() -> int:
+    group = sys.modules.get("tinytorch_core.distributed.group")
+    return int(group.rank()) if group is not None else 0
 
 
 def _save_config_copy(config: Config, directory: Path) -> None:
@@ -255,6 +270,8 @@ def run_train(args: argparse.Namespace, manager: PluginManager, config: Config) 
     """The ``tinytorch train`` command."""
     resume = Path(args.resume) if args.resume else None
     result = train_from_config(config, manager, resume=resume, progress=not args.no_progress)
+    if _rank() != 0:  # in a data-parallel run rank 0 reports for all
+        return 0
     parts = [f"steps {result.history.steps}"]
     if result.final_train_loss is not None:
         parts.append(f"final train loss {result.final_train_loss:.4f}")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import numpy as np
 
@@ -26,6 +26,8 @@ from tinytorch_core.training.metrics_log import MetricsLog
 from tinytorch_core.training.progress import Progress
 from tinytorch_core.training.steps import LossFn, StepFn, batch_size, supervised_step
 
+if TYPE_CHECKING:
+    from tinytorch_core.distributed import DataParallel
 
 CHECKPOINT_NAME = "last.safetensors"
 _END = object()  # marks the end of the batch stream (a batch itself may be any object)
@@ -106,7 +108,9 @@ class Trainer:
     ``scheduler`` is stepped after every optimizer step. With a ``val_loader``, the model is evaluated
     every ``eval_every`` steps on at most ``eval_batches`` batches and at the end. With ``run_dir``,
     ``run_dir/checkpoints/last.safetensors`` is written every ``checkpoint_every`` steps and at the end,
-    and one JSON line per step goes to ``run_dir/metrics.jsonl``.
+    and one JSON line per step goes to ``run_dir/metrics.jsonl``. With ``distributed`` (a
+    :class:`~tinytorch_core.distributed.DataParallel`) every rank trains on its shard of each batch
+    and only rank 0 writes files and progress (see docs/distributed.md).
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class Trainer:
         callbacks: Iterable[Callback] = (),
         progress: bool = True,
         log_every: int | None = 100,
+        distributed: DataParallel | None = None,
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a tinytorch_core.nn.Module, got {type(model).__name__}")
@@ -159,6 +164,12 @@ class Trainer:
         self.epoch = 0  # passes over the training loader completed
         self.stop_training = False  # a callback may set this to end fit() after the current step
         self.history = History()
+        # --- data parallel (tinytorch_core.distributed): gradients averaged first, files on rank 0 only
+        self.distributed = distributed
+        if distributed is not None:
+            self.callbacks.insert(0, distributed)
+            if not distributed.is_main:
+                self.run_dir, self.progress, self.log_every = None, False, None
 
     # ----------------------------------------------------------------------------- public API
 
@@ -213,6 +224,8 @@ class Trainer:
                     loss = self._optimizer_step(batches)
                     if loss is None:
                         break
+                    if self.distributed is not None:
+                        loss = self.distributed.mean(loss)
                     self.step += 1
                     if self.scheduler is not None:
                         self.scheduler.step()
@@ -255,7 +268,7 @@ class Trainer:
         _positive("max_batches", max_batches)
         was_training = self.model.training
         self.model.eval()
-        total, weight = 0.0, 0
+        total, weight = 0.0, 0.0
         try:
             with no_grad():
                 for index, batch in enumerate(loader):
@@ -266,6 +279,8 @@ class Trainer:
                     weight += rows
         finally:
             self.model.train(was_training)
+        if self.distributed is not None:
+            total, weight = self.distributed.sum_floats([total, weight])
         if weight == 0:
             raise ValueError("Trainer.evaluate: the loader yielded no batches")
         return total / weight
@@ -343,6 +358,8 @@ class Trainer:
             for p in self.model.parameters():
                 if p.grad is not None:
                     p.grad *= k / count
+        for callback in self.callbacks:  # e.g. DataParallel averages gradients here, before clipping
+            callback.on_before_optimizer_step(self, self.optimizer)
         if self.grad_clip is not None:
             from tinytorch_core.optim import clip_grad_norm_
 
