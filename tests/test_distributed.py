@@ -280,6 +280,30 @@ def test_before_optimizer_step_runs_after_backward_and_before_clipping() -> None
     assert clipped == pytest.approx([1.0, 1.0], rel=1e-4)
 
 
+def test_evaluation_sums_losses_counts_and_metric_state_over_the_ranks() -> None:
+    from tinytorch_core.metrics import Accuracy
+    from tinytorch_core.training.evaluation import evaluate_batches
+
+    manual_seed(0)
+    model = Linear(4, 3)
+    x, y = np.random.default_rng(1).normal(size=(10, 4)).astype(np.float32), np.arange(10) % 3
+    trainer = Trainer(model, AdamW(model.parameters(), lr=0.1), progress=False, log_every=None)
+    halves = [DataLoader(ArrayDataset(x[:6], y[:6]), batch_size=6), DataLoader(ArrayDataset(x[6:], y[6:]), batch_size=4)]
+    shares = []
+    for half in halves:  # what each of two ranks sums locally, before the reduction
+        accuracy = Accuracy()
+        shares.append((evaluate_batches(model, trainer.step_fn, trainer.loss_fn, half, None, [accuracy],
+                                        reduce=lambda values: list(values)), accuracy))
+    local = [[r["val_loss"] * w, float(w), a.total, float(a.count)] for (r, a), w in zip(shares, (6, 4))]
+    both = [sum(column) for column in zip(*local)]
+    merged = evaluate_batches(model, trainer.step_fn, trainer.loss_fn, halves[0], None, [Accuracy()],
+                              reduce=lambda values: [b + (v - l) for b, v, l in zip(both, values, local[0])])
+    whole = evaluate_batches(model, trainer.step_fn, trainer.loss_fn, DataLoader(ArrayDataset(x, y), batch_size=10),
+                             None, [Accuracy()])
+    assert merged["val_loss"] == pytest.approx(whole["val_loss"], rel=1e-6)
+    assert merged["val_accuracy"] == pytest.approx(whole["val_accuracy"])
+
+
 def test_a_distributed_run_without_the_extra_names_it(tmp_path: Path, configs: dict[str, Path]) -> None:
     # mpi4py made unimportable, as in an install without the distributed extra; PMI_RANK as mpiexec sets it.
     code = "import sys; sys.modules['mpi4py'] = None; from registry.cli import main; raise SystemExit(main())"
