@@ -289,9 +289,10 @@ def train_from_config(
         eval_every=train.get("eval_every"),
         eval_batches=eval_batches,
         checkpoint_every=train.get("checkpoint_every"),
-        # Plugin hooks (samples, accuracy reports) run on rank 0 only; [train] callbacks run on every rank.
-        callbacks=[*([HookCallback(manager, config.data)] if parallel is None or parallel.is_main else []),
-                   *_callbacks(config, manager)],
+        # Plugin hooks and [train] callbacks (samples, accuracy, TensorBoard) run on rank 0 only; the
+        # Trainer shares a stop_training they set with every rank.
+        callbacks=[HookCallback(manager, config.data), *_callbacks(config, manager)]
+        if parallel is None or parallel.is_main else [],
         progress=progress and bool(train.get("progress", True)),
         log_every=int(train.get("log_every", 100)),
         distributed=parallel,

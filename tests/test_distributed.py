@@ -435,3 +435,43 @@ def test_a_global_batch_that_does_not_divide_is_one_line(mpi: Path, configs: dic
     assert result.returncode != 0
     assert "batch_size = 15 is the global batch and must divide among the 2 ranks; use a multiple of 2 such as 16" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+USER_LOOP = """
+import sys
+import numpy as np
+from tinytorch_core import manual_seed
+from tinytorch_core.data import ArrayDataset, DataLoader
+from tinytorch_core.distributed import DataParallel
+from tinytorch_core.nn import Linear
+from tinytorch_core.optim import AdamW
+from tinytorch_core.training import Callback, Trainer
+
+class StopOnRankZero(Callback):
+    def on_step_end(self, trainer, step, loss):
+        if step == 3:
+            trainer.stop_training = True
+
+dp = DataParallel()
+manual_seed(dp.rank)  # different weights on each rank: the broadcast at the start must fix that
+model = Linear(4, 2)
+x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+y = (x[:, 0] > 0).astype(np.int64)
+loader = DataLoader(ArrayDataset(x, y), batch_size=8, shuffle=True)  # seeded from each rank's own RNG
+trainer = Trainer(model, AdamW(model.parameters(), lr=0.1), callbacks=[StopOnRankZero()] if dp.is_main else [],
+                  distributed=dp, progress=False, log_every=None)
+history = trainer.fit(dp.shard(loader), max_steps=50)
+print("rank", dp.rank, "steps", history.steps, "weight", float(model.weight.data.sum()), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_python_api_broadcasts_and_a_stop_on_rank_zero_stops_every_rank(mpi: Path, tmp_path: Path) -> None:
+    script = tmp_path / "loop.py"
+    script.write_text(USER_LOOP)
+    result = subprocess.run(_namespaced(mpi, f"-n 2 {sys.executable} {script}"), env=_env(), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = sorted(line.split() for line in result.stdout.splitlines() if line.startswith("rank"))
+    assert [(r[1], r[3]) for r in lines] == [("0", "3"), ("1", "3")]
+    assert lines[0][5] == lines[1][5]  # the same weights on both ranks after 3 steps

@@ -28,8 +28,9 @@ class DataParallel(Callback):
     gradient accumulation, before clipping and ``optimizer.step()``) each parameter group's flat
     gradient buffer is averaged by one in-place allreduce, and buffers such as BatchNorm running
     statistics are broadcast from rank 0 (DDP's ``broadcast_buffers``). The Trainer also uses it to
-    average the reported loss, sum evaluation losses and counts over the ranks, and to leave files,
-    progress and printing to rank 0. Shard the loaders with :meth:`shard`.
+    average the reported loss, sum evaluation losses and counts over the ranks, share
+    ``stop_training`` after every step (a callback on any rank may end the run for all), and to
+    leave files, progress and printing to rank 0. Shard the loaders with :meth:`shard`.
     """
 
     def __init__(self, group: ProcessGroup | None = None, *, broadcast_buffers: bool = True) -> None:
@@ -60,6 +61,10 @@ class DataParallel(Callback):
     def mean(self, value: float) -> float:
         """``value`` averaged over the ranks (the global batch's loss from each rank's shard loss)."""
         return self.sum_floats([value])[0] / self.group.world_size
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any (the Trainer shares ``stop_training`` this way)."""
+        return self.sum_floats([float(flag)])[0] > 0
 
     def on_train_start(self, trainer: Trainer) -> None:
         broadcast_parameters(trainer.model, group=self.group)

@@ -259,6 +259,8 @@ class Trainer:
                     if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.run_dir is not None:
                         self._save_if_finite(train_loader)
                         last_checkpoint_step = self.step
+                    if self.distributed is not None:  # a callback on rank 0 may stop every rank
+                        self.stop_training = self.distributed.any(self.stop_training)
                 if val_loader is not None and (not history.val_loss or history.val_loss[-1][0] != self.step):
                     results = self._evaluate_and_report(val_loader, display)
                     if metrics is not None:
