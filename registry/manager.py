@@ -26,6 +26,7 @@ import pluggy
 
 import tinytorch_core.hookspecs as hookspecs
 from registry.core_components import register_core_components
+from registry.commands import RESERVED_COMMANDS  # the built-in commands' names, which plugins cannot take
 from registry.components import KINDS, Component, ComponentRegistry, hook_for_kind, normalize_kind
 from registry.config import Config, ConfigSchemaRegistry, display_path, validate_config
 from registry import discovery as discovery_module
@@ -51,8 +52,6 @@ from registry.versions import satisfies
 
 Status = Literal["enabled", "disabled", "failed"]
 
-#: Subcommands the ``tinytorch`` CLI defines itself; plugins cannot take these names.
-RESERVED_COMMANDS: frozenset[str] = frozenset({"plugins", "components", "train", "plot", "new-plugin", "report", "help"})
 
 SCHEMA_HOOK = "tinytorch_add_config_schema"
 

@@ -22,6 +22,14 @@ ParamGroup = dict[str, Any]
 ParamsArg = Union[Iterable[Tensor], Iterable[Mapping[str, Any]]]
 
 
+def optimizer_groups(params: Iterable[Tensor], weight_decay: float) -> list[dict[str, Any]]:
+    """nanoGPT's parameter groups: ``weight_decay`` on matrices and embeddings (ndim >= 2), none on
+    biases and norm gains (ndim < 2). Pass the result to an optimizer: ``AdamW(optimizer_groups(...))``."""
+    params = list(params)
+    return [{"params": [p for p in params if p.data.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.data.ndim < 2], "weight_decay": 0.0}]
+
+
 class Optimizer:
     """Base class of the optimizers, following ``torch.optim.Optimizer``.
 
@@ -129,16 +137,35 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad[...] = 0
 
+    def flat_grads(self) -> list[Array]:
+        """Each group's gradients gathered into the group's one flat buffer, in group order.
+
+        For whole-buffer collectives (``tinytorch_core.distributed.allreduce_gradients``): afterwards
+        every ``p.grad`` is a view of its buffer, so changing a buffer in place changes what
+        :meth:`step` and gradient clipping see. A parameter without a gradient keeps ``grad=None``
+        and its part of the buffer is zeroed.
+        """
+        for flat in self._flats:
+            for i, (p, view) in enumerate(zip(flat.params, flat.grad_views)):
+                if p.grad is None:
+                    view[...] = 0
+                elif p.grad is not view:
+                    flat.check_grad(i, p.grad)
+                    view[...] = p.grad.reshape(view.shape)
+                    p.grad = view
+        return [flat.grad for flat in self._flats]
+
     def step(self) -> None:
         """Update every parameter that has a gradient."""
         for group, flat, state in zip(self.param_groups, self._flats, self._state):
             flat.sync()
             grads = [p.grad for p in flat.params]
             steps = flat.steps
+            work = flat.work() if self._needs_work(group) else None
             if all(g is not None for g in grads) and (len(steps) == 1 or bool((steps == steps[0]).all())):
                 flat.gather_grads(grads)  # type: ignore[arg-type]
                 steps += 1
-                self._update(group, flat.data, flat.grad, flat.scratch, state, int(steps[0]))
+                self._update(group, flat.data, flat.grad, flat.scratch, work, state, int(steps[0]))
                 continue
             # Some gradients are missing (or some parameters were skipped before): update the
             # others one at a time on their slices, with the same arithmetic as the fast path.
@@ -150,15 +177,26 @@ class Optimizer:
                 np.copyto(flat.grad[sl], g.reshape(-1), casting="same_kind")
                 steps[i] += 1
                 self._update(
-                    group, flat.data[sl], flat.grad[sl], flat.scratch[sl],
+                    group, flat.data[sl], flat.grad[sl], flat.scratch[sl], None if work is None else work[sl],
                     {name: buf[sl] for name, buf in state.items()}, int(steps[i]),
                 )
         self._step_count += 1
 
+    def _needs_work(self, group: ParamGroup) -> bool:
+        """Whether :meth:`_update` needs a second scratch buffer for ``group`` (subclasses say when)."""
+        return False
+
     def _update(
-        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, state: dict[str, Array], step: int
+        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, work: Array | None,
+        state: dict[str, Array], step: int,
     ) -> None:
-        """Update flat ``param`` in place from ``grad`` (which may be overwritten) at 1-based ``step``."""
+        """Update flat ``param`` in place from ``grad`` at 1-based ``step``.
+
+        ``grad`` is read-only: it is the parameters' ``.grad`` (backward writes into the flat buffer),
+        which ``step()`` leaves as backward wrote it, as PyTorch does. ``scratch`` (and ``work``, when
+        :meth:`_needs_work` says so) are preallocated buffers of ``param``'s size, so a step allocates
+        nothing.
+        """
         raise NotImplementedError(f"{self._name} must implement _update()")
 
     # -------------------------------------------------------------- state
