@@ -93,6 +93,19 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def version_string() -> str:
+    """``tinytorch 0.1.0 (tinytorch-numpy)``: the installed distribution's version, else the source tree's."""
+    from importlib import metadata
+
+    from registry.discovery import BUILTIN_DISTRIBUTION
+
+    try:
+        version = metadata.version(BUILTIN_DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        from tinytorch_core import __version__ as version
+    return f"tinytorch {version} ({BUILTIN_DISTRIBUTION})"
+
+
 def build_parser(manager: PluginManager | None, command: str | None) -> argparse.ArgumentParser:
     """The full parser: built-in commands plus every enabled plugin's commands."""
     common = _common_options()
@@ -103,6 +116,8 @@ def build_parser(manager: PluginManager | None, command: str | None) -> argparse
         epilog="Environment: TINYTORCH_PLUGINS (comma list of plugins to load; empty = none), "
         "TINYTORCH_TRACE_PLUGINS=1 (print hook calls), TINYTORCH_DEBUG=1 (tracebacks).",
     )
+    parser.add_argument("--version", action="version", version=version_string(),
+                        help="print the version and the distribution name, then exit")
     parser.add_argument("-c", "--config", metavar="PATH",
                         help="config file (default: ./tinytorch.toml or [tool.tinytorch] in ./pyproject.toml)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -119,7 +134,7 @@ def build_parser(manager: PluginManager | None, command: str | None) -> argparse
                     for c in manager.list("commands")]
     for name, run, help, arguments, plugin in entries:
         sub = commands.add_parser(name, parents=[common], help=help)
-        sub.set_defaults(_run=run)
+        sub.set_defaults(_run=run, _plugin=plugin)
         if arguments is None:
             continue
         try:
@@ -196,7 +211,30 @@ def run(argv: Sequence[str]) -> int:
     from registry.commands import Invocation
 
     args.tinytorch = Invocation(manager, config, parser, problems)
+    plugin: str | None = getattr(args, "_plugin", None)
+    if plugin is not None:
+        return _run_plugin_command(plugin, args.command, args._run, args)
     return int(args._run(args) or 0)
+
+
+def _run_plugin_command(plugin: str, name: str, run: Any, args: argparse.Namespace) -> int:
+    """A plugin's command; what it raises (sys.exit with a message too) is one line naming the plugin."""
+    from registry.errors import CommandError, RegistryError
+    from registry.observers import describe_exception
+
+    try:
+        result = run(args)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return int(exc.code or 0)
+        raise CommandError(f"plugin {plugin!r}: command {name!r} stopped: {exc.code}") from exc
+    except (RegistryError, KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:
+        raise CommandError(f"plugin {plugin!r}: command {name!r} failed:"
+                           f" {describe_exception(exc)}; fix the arguments, or report it to the plugin's authors"
+                           " (--debug shows the traceback)") from exc
+    return int(result or 0)
 
 
 def _debug_requested(argv: Sequence[str]) -> bool:
