@@ -22,6 +22,8 @@ __all__ = ["MODEL_NAME", "CHECKPOINT_FORMAT", "save_tinygpt", "load_tinygpt"]
 
 MODEL_NAME = "tinygpt"
 CHECKPOINT_FORMAT = 1
+# TinyGPTConfig fields newer than format 1 (for GPT-2-family variants): optional in a checkpoint.
+_ADDED_LATER = frozenset({"layer_norm_eps", "gelu_approximate"})
 
 
 def save_tinygpt(model: TinyGPT, path: str | os.PathLike[str]) -> None:
@@ -56,7 +58,8 @@ def load_tinygpt(cls: type[TinyGPT], path: str | os.PathLike[str]) -> TinyGPT:
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{os.fspath(path)}: unsupported TinyGPT checkpoint format {metadata.get('format')!r}")
     config = metadata.get("config")
-    expected = {f.name for f in dataclasses.fields(TinyGPTConfig)}
+    fields = {f.name for f in dataclasses.fields(TinyGPTConfig)}
+    expected = fields - _ADDED_LATER  # checkpoints written before those fields existed hold their defaults
     if not isinstance(config, dict) or not expected <= set(config):
         missing = sorted(expected - set(config)) if isinstance(config, dict) else sorted(expected)
         raise ValueError(f"{os.fspath(path)}: TinyGPT checkpoint config lacks {', '.join(missing)}")
@@ -64,7 +67,7 @@ def load_tinygpt(cls: type[TinyGPT], path: str | os.PathLike[str]) -> TinyGPT:
     weight = tensors.get("token_embedding.weight")
     dtype = weight.dtype if weight is not None and weight.dtype.kind == "f" else np.dtype(np.float32)
     with default_dtype(dtype):
-        model = cls.from_config(TinyGPTConfig(**{k: config[k] for k in expected}), tokenizer=tokenizer)
+        model = cls.from_config(TinyGPTConfig(**{k: config[k] for k in fields if k in config}), tokenizer=tokenizer)
     try:
         model.load_state_dict(tensors, strict=True)
     except KeyError as exc:

@@ -17,7 +17,7 @@ import numpy as np
 
 from plugins.language.attention import KVCache, cached_attention
 from tinytorch_core import functional as F
-from tinytorch_core import no_grad
+from tinytorch_core import Tensor, no_grad
 
 if TYPE_CHECKING:
     from plugins.language.model import TinyGPT
@@ -92,6 +92,11 @@ def _gelu_tanh(x: Array) -> Array:
     return F.gelu_tanh_arrays(x)[0]
 
 
+def _gelu_erf(x: Array) -> Array:
+    """GELU (erf form, HF's ``gelu``) on arrays, through the core op (called under ``no_grad``)."""
+    return F.gelu(Tensor(x), "none").data
+
+
 class InferenceWeights:
     """The weight arrays of a TinyGPT, gathered once per generation call (no Module lookups per step)."""
 
@@ -109,7 +114,7 @@ class InferenceWeights:
         self.ln_f = norm(model.ln_f)
         self.blocks = []
         for block in model.blocks:
-            # TinyGPT builds its blocks itself: feedforward is Linear, GELU(tanh), Linear.
+            # TinyGPT builds its blocks itself: feedforward is Linear, GELU, Linear.
             ff = block.feedforward
             self.blocks.append((norm(block.ln1), linear(block.attention.qkv), linear(block.attention.proj),
                                 norm(block.ln2), linear(ff[0]), linear(ff[2])))
@@ -125,6 +130,7 @@ def forward_cached(model: TinyGPT, ids: Array, cache: KVCache, weights: Inferenc
     steps = ids.shape[1]
     x = weights.token[ids] + weights.position[start : start + steps]
     last_layer = len(weights.blocks) - 1
+    gelu = _gelu_tanh if model.config.gelu_approximate == "tanh" else _gelu_erf
     for layer, (ln1, qkv, proj, ln2, ff0, ff2) in enumerate(weights.blocks):
         mixed = cached_attention(_affine(_layer_norm(x, *ln1), *qkv), model.config.num_heads,
                                   cache.keys[layer], cache.values[layer], start)
@@ -133,7 +139,7 @@ def forward_cached(model: TinyGPT, ids: Array, cache: KVCache, weights: Inferenc
             # output feeds the logits, so the last block's projection and MLP run on it alone.
             x, mixed = x[:, -1:], mixed[:, -1:]
         x += _affine(mixed, *proj)
-        x += _affine(_gelu_tanh(_affine(_layer_norm(x, *ln2), *ff0)), *ff2)
+        x += _affine(gelu(_affine(_layer_norm(x, *ln2), *ff0)), *ff2)
     cache.length = start + steps
     last = _layer_norm(x[:, -1, :], *weights.ln_f)
     return cast(Array, last @ weights.head.T)

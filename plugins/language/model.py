@@ -46,6 +46,8 @@ class TinyGPTConfig:
     block_size: int = 256
     dropout: float = 0.0
     tie_weights: bool = True
+    layer_norm_eps: float = 1e-5  # GPT-2's layer_norm_epsilon
+    gelu_approximate: str = "tanh"  # GELU(approximate=...): "tanh" (GPT-2's gelu_new) or "none" (erf, HF "gelu")
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "num_layers", "num_heads", "block_size"):
@@ -62,6 +64,11 @@ class TinyGPTConfig:
             raise ValueError(f"TinyGPT: dropout must be in [0, 1), got {self.dropout}")
         object.__setattr__(self, "dropout", float(self.dropout))
         object.__setattr__(self, "tie_weights", bool(self.tie_weights))
+        if not (isinstance(self.layer_norm_eps, (int, float)) and 0.0 < float(self.layer_norm_eps) < 1.0):
+            raise ValueError(f"TinyGPT: layer_norm_eps must be a small positive float (e.g. 1e-5), got {self.layer_norm_eps!r}")
+        object.__setattr__(self, "layer_norm_eps", float(self.layer_norm_eps))
+        if self.gelu_approximate not in ("tanh", "none"):
+            raise ValueError(f"TinyGPT: gelu_approximate must be 'tanh' (GPT-2) or 'none' (erf), got {self.gelu_approximate!r}")
 
 
 class Tokenizer(Protocol):
@@ -89,6 +96,7 @@ class TinyGPT(Module):
 
     The keywords are :class:`TinyGPTConfig`'s fields (``TinyGPT.from_config(config)`` takes one);
     ``model.config`` holds them, and ``model.block_size`` etc. read them.
+    ``layer_norm_eps`` and ``gelu_approximate`` cover GPT-2-family variants (:meth:`from_pretrained`).
     ``tokenizer`` (with ``encode``/``decode``/``vocab_size``/``to_dict``) is needed by
     :meth:`generate`, :meth:`train_on_text` and kept in checkpoints; when ``vocab_size == 100``
     and none is given, ``CharTokenizer()`` (``string.printable``) is used.
@@ -104,9 +112,12 @@ class TinyGPT(Module):
         dropout: float = 0.0,
         tie_weights: bool = True,
         tokenizer: Tokenizer | None = None,
+        layer_norm_eps: float = 1e-5,
+        gelu_approximate: str = "tanh",
     ) -> None:
         super().__init__()
-        config = TinyGPTConfig(vocab_size, d_model, num_layers, num_heads, block_size, dropout, tie_weights)
+        config = TinyGPTConfig(vocab_size, d_model, num_layers, num_heads, block_size, dropout, tie_weights,
+                               layer_norm_eps, gelu_approximate)
         if tokenizer is None and config.vocab_size == 100:
             from plugins.language.tokenizers import CharTokenizer
 
@@ -124,9 +135,11 @@ class TinyGPT(Module):
         init.normal_(self.token_embedding.weight, 0.0, 0.02)
         self.position = PositionalEncoding(config.block_size, d, kind="learned")
         self.drop = Dropout(config.dropout)
-        self.blocks = ModuleList(TransformerBlock(d, config.num_heads, 4 * d, config.dropout)
+        self.blocks = ModuleList(TransformerBlock(d, config.num_heads, 4 * d, config.dropout,
+                                                  layer_norm_eps=config.layer_norm_eps,
+                                                  gelu_approximate=config.gelu_approximate)
                                  for _ in range(config.num_layers))
-        self.ln_f = LayerNorm(d, eps=1e-5)
+        self.ln_f = LayerNorm(d, eps=config.layer_norm_eps)
         if not config.tie_weights:
             self.lm_head = Linear(d, config.vocab_size, bias=False)
             init.normal_(self.lm_head.weight, 0.0, 0.02)
@@ -139,7 +152,18 @@ class TinyGPT(Module):
     def from_config(cls, config: TinyGPTConfig, tokenizer: Tokenizer | None = None) -> TinyGPT:
         """A freshly initialised model of ``config``'s shape."""
         return cls(config.vocab_size, config.d_model, config.num_layers, config.num_heads, config.block_size,
-                   config.dropout, config.tie_weights, tokenizer=tokenizer)
+                   config.dropout, config.tie_weights, tokenizer=tokenizer, layer_norm_eps=config.layer_norm_eps,
+                   gelu_approximate=config.gelu_approximate)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str]) -> TinyGPT:
+        """A Hugging Face GPT-2-family directory (config.json, model.safetensors, tokenizer files) as a TinyGPT.
+
+        See :mod:`plugins.language.hf_import`; ``pytorch_model.bin`` (a pickle) is refused.
+        """
+        from plugins.language.hf_import import load_pretrained
+
+        return load_pretrained(cls, directory)
 
     # The config's fields, read-only, under the names the model always had.
     @property
