@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 
-from tinytorch_core._grad_mode import no_grad
+from tinytorch_core.state import no_grad
 from tinytorch_core.nn import Module
 from tinytorch_core.serialization import Stateful, load_checkpoint, resolve_checkpoint_path, save_checkpoint
 from tinytorch_core.tensor import Tensor, get_rng
