@@ -26,7 +26,9 @@ from registry.reuse import (
     reuse_report,
 )
 from registry.reuse.runtime import RuntimeTally, measure_target
+import tinytorch_core as tt
 from tinytorch_core import Tensor, get_rng, nn
+from tinytorch_core.autograd import Context, Function
 from tinytorch_core.gradcheck import gradcheck
 
 FIXTURES = Path(__file__).resolve().parent / "reuse_fixtures"
@@ -203,3 +205,59 @@ def test_to_json_round_trips_and_unknown_metric_names_the_known_ones(reports: di
     assert report.to_json() == report.to_json(), "serialisation must be deterministic"
     with pytest.raises(KeyError, match=r"metrics: runtime components \(types\), runtime components"):
         report.metric("flops")
+
+
+# ---------------------------------------------------------------- what moving scatter to the core buys
+_SRC = np.array([0, 1, 2, 3, 4, 5, 0, 2])
+_DST = np.array([1, 2, 3, 4, 5, 0, 3, 5])
+
+
+class _OwnScatter(Function):
+    """What a graph plugin had to write before the core had index_add."""
+
+    @staticmethod
+    def forward(ctx: Context, messages: Any, index: Any, n: int) -> Any:
+        out = np.zeros((n, messages.shape[1]), dtype=messages.dtype)
+        np.add.at(out, index, messages)
+        ctx.index = index
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> tuple[Any, None, None]:
+        return grad[ctx.index], None, None
+
+
+class _MessagePassing(nn.Module):
+    """One graph-convolution step: messages along edges, summed into their target nodes."""
+
+    def __init__(self, core_scatter: bool) -> None:
+        super().__init__()
+        self.core_scatter = core_scatter
+        self.message = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        messages = self.message(x[_SRC])
+        if self.core_scatter:
+            summed = tt.index_add(Tensor(np.zeros((6, 4), dtype=np.float32)), 0, _DST, messages)
+        else:
+            summed = _OwnScatter.apply(messages, _DST, 6)
+        out: Tensor = self.head(summed.relu())
+        return out
+
+
+def _graph_batch() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    return np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32), np.array([0, 1, 2, 0, 1, 2])
+
+
+def test_core_index_add_moves_the_scatter_from_the_plugin_to_the_core() -> None:
+    """The measurement behind moving scatter/index_add into the core: a graph plugin's own scatter
+    Function counts as its own work; the core op counts as reuse."""
+    own = measure("graph", __name__, [ReuseTarget("own", lambda: _MessagePassing(False), _graph_batch)], repeats=1)
+    core = measure("graph", __name__, [ReuseTarget("core", lambda: _MessagePassing(True), _graph_batch)], repeats=1)
+    owners = {c.name: c.owner for c in own.components + core.components}
+    assert owners[f"{__name__}._OwnScatter"] == "graph" and owners["tinytorch_core.scatter._IndexAdd"] == "core"
+    assert own.headline.own == core.headline.own + 1  # the one op it no longer writes
+    assert core.headline.percent > own.headline.percent
+    print(f"graph step reused: {own.headline.percent:.1f}% with its own scatter, {core.headline.percent:.1f}% with"
+          " tinytorch_core.index_add")
