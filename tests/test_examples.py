@@ -120,7 +120,7 @@ def test_third_party_example_installs_is_listed_conforms_and_trains(venv: Venv) 
     reports = payload if isinstance(payload, list) else payload.get("reports", [payload])
     measured = {r["plugin"]: r for r in reports}
     assert {"language", "vision", "timeseries"} <= set(measured)
-    assert 0.0 < measured["timeseries"]["headline"]["percent"] <= 100.0
+    assert 0.0 < measured["timeseries"]["headline"]["reused_percent"] <= 100.0
 
 
 def test_new_plugin_scaffold_installs_and_passes_its_own_tests(venv: Venv) -> None:
