@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tinytorch_core import Tensor
+from tinytorch_core import Tensor, manual_seed
 from tinytorch_core.optim import Adam
 from tinytorch_captioning.captions import (
     COLOUR_NAMES, DEFAULT_HELD_OUT, POSITIONS, SHAPES, SIZES, caption, held_out_mask,
@@ -99,7 +99,7 @@ def test_model_is_causal_and_conditioned_on_the_image(components: Any) -> None:
     images, ids = splits.train.arrays  # type: ignore[attr-defined]
     model.eval()
     logits = model(images, ids).data
-    assert logits.shape == (4, ids.shape[1], WordTokenizer().vocab_size)
+    assert logits.shape == (4, ids.shape[1], WordTokenizer().vocab_size + 1)  # + the mask id
     changed = ids.copy()
     changed[:, 5] = (changed[:, 5] + 1) % 20
     after = model(images, changed).data
@@ -111,21 +111,26 @@ def test_model_is_causal_and_conditioned_on_the_image(components: Any) -> None:
 
 
 def test_tiny_training_learns_to_caption(components: Any) -> None:
-    # Large shapes at two positions in two colours: a few hundred steps must caption most held-out images.
-    splits = captioned_shapes(components, n_train=256, n_val=64, n_unseen=0, image_size=16, held_out=[], seed=3)
-    model = _tiny_model(components)
+    # 400 small steps on 16x16 images: whole captions right for a tenth of held-out images (chance: 1 in 540).
+    manual_seed(0)
+    splits = captioned_shapes(components, n_train=1024, n_val=64, n_unseen=0, image_size=16, held_out=[], seed=3)
+    assert splits.val is not None
+    model = Captioner(components, image_size=16, prefix_tokens=3, d_model=32, num_layers=1, num_heads=2,
+                      channels=[8], hidden=32)
     optimizer = Adam(model.parameters(), lr=0.01)
-    loader_rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)
     images, ids = splits.train.arrays  # type: ignore[attr-defined]
     before = exact_match(model, splits.val)
-    for _ in range(150):
-        pick = loader_rng.integers(0, len(images), size=32)
+    losses = []
+    for _ in range(400):
+        pick = rng.integers(0, len(images), size=32)
         loss = caption_loss(model, (images[pick], ids[pick]))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert float(loss.data) < 0.5
-    assert before == 0.0 and exact_match(model, splits.train) > 0.3
+        losses.append(float(loss.data))
+    assert np.mean(losses[:10]) > 2.0 and np.mean(losses[-20:]) < 0.35
+    assert before == 0.0 and exact_match(model, splits.val) >= 0.1
 
 
 def test_image_files_round_trip_and_bad_files_fail_in_one_line(tmp_path: Path) -> None:

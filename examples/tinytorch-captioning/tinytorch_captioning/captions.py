@@ -103,7 +103,8 @@ def draw_colours(shapes: Array, allowed: Array, rng: np.random.Generator) -> Arr
         raise ValueError("captioned_shapes: some shape has no colour to draw from; check held_out")
     cdf = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
     u = rng.random(len(shapes))[:, None]
-    return np.minimum((cdf <= u).sum(axis=1), len(COLOURS) - 1).astype(np.int64)
+    codes: Array = np.minimum((cdf <= u).sum(axis=1), len(COLOURS) - 1).astype(np.int64)
+    return codes
 
 
 def draw_layout(n: int, rng: np.random.Generator) -> tuple[Array, Array]:

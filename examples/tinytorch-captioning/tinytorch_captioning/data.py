@@ -87,9 +87,9 @@ def _resampler(source_centre: Array, target_centre: Array, scale: Array, source:
 def compose(cover: Array, attributes: Attributes, image_size: int, noise: float, rng: np.random.Generator) -> Array:
     """(N, 3, S, S) float32 images: each coverage placed, scaled and painted as its attributes say."""
     n = len(attributes)
-    inside = cover > 0.5
-    cy, height = _bounds(inside.any(axis=2))
-    cx, width = _bounds(inside.any(axis=1))
+    inside: Array = np.asarray(cover > 0.5)
+    cy, height = _bounds(np.asarray(inside.any(axis=2)))
+    cx, width = _bounds(np.asarray(inside.any(axis=1)))
     bounds = np.asarray(EXTENT)[attributes.size]  # (N, 2)
     extent = rng.uniform(bounds[:, 0], bounds[:, 1]) * image_size
     scale = np.maximum(height, width) / extent
@@ -148,7 +148,7 @@ def captioned_shapes(
     if image_size < 16:
         raise ValueError(f"captioned_shapes: image_size must be at least 16 pixels for a 3 x 3 grid of shapes, got {image_size}")
     held = held_out_mask(held_out)
-    unseen_shapes = held.any(axis=1)
+    unseen_shapes: Array = np.asarray(held.any(axis=1))
     if n_unseen and not unseen_shapes.any():
         raise ValueError("captioned_shapes: n_unseen > 0 but held_out is empty; name pairs like 'green circle' "
                          "or set n_unseen = 0")

@@ -52,10 +52,12 @@ def _npy(path: Path) -> Array:
     if array.ndim != 3 or array.shape[0] != 3:
         raise ImageFileError(f"{path}: expected an image of shape (3, H, W) or (H, W, 3), got {array.shape}")
     if array.dtype == np.uint8:
-        return array.astype(np.float32) / np.float32(255.0)
+        scaled: Array = array.astype(np.float32) / np.float32(255.0)
+        return scaled
     if array.dtype.kind != "f":
         raise ImageFileError(f"{path}: expected uint8 or float pixels, got dtype {array.dtype}")
-    return array.astype(np.float32)
+    image: Array = array.astype(np.float32)
+    return image
 
 
 def read_image(path: str | Path) -> Array:

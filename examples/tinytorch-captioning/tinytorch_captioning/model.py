@@ -97,7 +97,8 @@ class Captioner(Module):
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"Captioner: expected images of shape (B, 3, H, W), got {x.shape}")
         if not self.factorized:
-            return self.encoder(Tensor(x)).reshape(x.shape[0], self.prefix_tokens, self.d_model)
+            tokens: Tensor = self.encoder(Tensor(x)).reshape(x.shape[0], self.prefix_tokens, self.d_model)
+            return tokens
         brightness, chroma = colour_split(x)
         shape_tokens = self.encoder(Tensor(brightness)).reshape(x.shape[0], self.prefix_tokens - 1, self.d_model)
         colour_token = self.colour(Tensor(chroma)).reshape(x.shape[0], 1, self.d_model)
@@ -143,7 +144,8 @@ class Captioner(Module):
         done = np.zeros(len(images), dtype=bool)
         for _ in range(self.max_caption_length):
             logits = self._decode(prefix, ids).data[:, -1]
-            logits[:, self.mask_id] = -np.inf  # the mask is an input, never a word            token = np.where(done, self.end_id, logits.argmax(axis=-1))
+            logits[:, self.mask_id] = -np.inf  # the mask is an input, never a word
+            token = np.where(done, self.end_id, logits.argmax(axis=-1))
             ids = np.concatenate([ids, token[:, None]], axis=1)
             done |= token == self.end_id
             if done.all():
