@@ -46,3 +46,25 @@ def plugin_maker(
     finally:
         for module in created:
             sys.modules.pop(module, None)
+
+
+#: A plugin that builds on the real ``vision`` plugin: declares it, looks up ``vision:simple_cnn``
+#: at registration and calls it from a factory through the ``components`` lookup.
+NEEDS_VISION = '''
+from tinytorch_core import nn
+from tinytorch_core.hookspecs import hookimpl
+
+tinytorch_requires = ("vision",)
+SEEN = []
+
+
+def tagger(components, num_classes=4, hidden=8):
+    encoder = components.get("models", "vision:simple_cnn")
+    return encoder(in_channels=1, num_classes=num_classes, image_size=16, channels=[2], hidden=hidden)
+
+
+@hookimpl
+def tinytorch_register_models(register, components):
+    SEEN.append(components.get("modules", "vision:conv2d"))
+    register("tagger", tagger, description="a vision CNN reached through the registry")
+'''

@@ -125,7 +125,12 @@ def make_text_splits(text: str, tokenizer: Tokenizer, block_size: int, val_fract
 
 
 def make_tokenizer(kind: str, text: str, bpe_vocab_size: int = 512) -> Tokenizer:
-    """``"char"`` (vocabulary from ``text``), ``"bpe"`` (trained on ``text``) or a tokenizer JSON file."""
+    """``"char"`` (vocabulary from ``text``), ``"bpe"`` (trained on ``text``) or a tokenizer JSON file.
+
+    The registry's qualified names work too: ``"language:char"``, ``"language:bpe"``.
+    """
+    if kind.startswith("language:"):
+        kind = kind[len("language:"):]
     if kind == "char":
         return CharTokenizer.from_text(text)
     if kind == "bpe":
