@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from registry.testing import check_plugin_object
 from tinytorch_core import Tensor, manual_seed
 from tinytorch_core.optim import Adam
+from tinytorch_captioning import plugin
 from tinytorch_captioning.captions import (
     COLOUR_NAMES, DEFAULT_HELD_OUT, POSITIONS, SHAPES, SIZES, caption, held_out_mask,
 )
@@ -159,3 +161,16 @@ def test_prefix_gradients_reach_the_encoder(components: Any) -> None:
     first_conv = next(p for p in model.encoder.parameters() if p.ndim == 4)
     assert first_conv.grad is not None and np.abs(first_conv.grad).sum() > 0
     assert isinstance(model.prefix(Tensor(splits.train.arrays[0])), Tensor)  # type: ignore[attr-defined]
+
+
+def test_plugin_conforms() -> None:
+    assert check_plugin_object(plugin, "captioning") == []
+
+
+def test_it_builds_on_vision_and_language_through_the_lookup(components: Any) -> None:
+    assert plugin.tinytorch_requires == ("vision", "language")
+    model = Captioner(components, image_size=16, prefix_tokens=2, d_model=16, num_layers=1, num_heads=2,
+                      channels=[4], hidden=16)
+    assert type(model.encoder).__module__.startswith("tinytorch_core")  # vision's simple_cnn is a core Sequential
+    assert type(model.decoder).__name__ == "TinyGPT" and type(model.decoder).__module__ == "plugins.language.model"
+    assert "tinytorch_captioning" not in type(model.decoder).__module__

@@ -41,6 +41,9 @@ def _tokenizer(payload: Any, components: Any, where: Path) -> Any:
 def load_captioner(path: str | os.PathLike[str], components: Any) -> tuple[Captioner, dict[str, Any]]:
     """The captioner stored at ``path`` (file or run directory) and its data config."""
     source = resolve(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"no captioner at {source}; train one first (tinytorch train "
+                                f"examples/tinytorch-captioning/captioning.toml writes <run dir>/{FILENAME})")
     tensors, metadata = serialization.load(source)
     if metadata.get("format") != FORMAT or not isinstance(metadata.get("model"), dict):
         raise serialization.CheckpointError(
