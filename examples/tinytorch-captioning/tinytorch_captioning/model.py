@@ -19,11 +19,14 @@ from tinytorch_core import functional as F
 from tinytorch_core.nn import Linear, Module, ReLU, Sequential
 from tinytorch_core.tensor import concatenate
 
-from tinytorch_captioning.captions import END, longest_caption
+from tinytorch_captioning.captions import COLOUR_NAMES, END, longest_caption
 from tinytorch_captioning.words import WordTokenizer
 
 Array = np.ndarray[Any, np.dtype[Any]]
 PAD = -1
+#: ``rgb``: the CNN sees the image; ``colour_token``: it sees the brightness and a colour MLP adds a prefix
+#: token; ``colour_head``: it sees the brightness and the colour MLP scores the colour words directly.
+ENCODER_INPUTS = ("colour_head", "colour_token", "rgb")
 
 
 class Captioner(Module):
@@ -46,14 +49,14 @@ class Captioner(Module):
         channels: Sequence[int] = (16, 32),
         hidden: int = 128,
         dropout: float = 0.0,
-        encoder_input: str = "factorized",
+        encoder_input: str = "colour_head",
         token_dropout: float = 0.0,
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if encoder_input not in ("factorized", "rgb"):
-            raise ValueError(f"Captioner: encoder_input must be 'factorized' or 'rgb', got {encoder_input!r}")
-        factorized = encoder_input == "factorized"
+        if encoder_input not in ENCODER_INPUTS:
+            raise ValueError(f"Captioner: encoder_input must be one of {', '.join(ENCODER_INPUTS)}, got {encoder_input!r}")
+        factorized = encoder_input == "colour_token"  # one prefix token is the colour's
         if prefix_tokens < 1 + factorized:
             raise ValueError(f"Captioner: prefix_tokens must be >= {1 + factorized} with encoder_input={encoder_input!r}, "
                              f"got {prefix_tokens}")
@@ -73,6 +76,7 @@ class Captioner(Module):
             "num_heads": int(num_heads), "channels": [int(c) for c in channels], "hidden": int(hidden),
             "dropout": float(dropout), "encoder_input": encoder_input, "token_dropout": float(token_dropout),
         }
+        self.encoder_input = encoder_input
         self.factorized = factorized
         self.token_dropout = float(token_dropout)
         self._rng = np.random.default_rng(seed)
@@ -80,39 +84,61 @@ class Captioner(Module):
         self.d_model = int(d_model)
         self.max_caption_length = int(max_caption_length)
         cnn = components.get("models", "vision:simple_cnn")
-        self.encoder = cnn(in_channels=1 if factorized else 3, num_classes=(prefix_tokens - factorized) * d_model,
+        self.encoder = cnn(in_channels=3 if encoder_input == "rgb" else 1,
+                           num_classes=(prefix_tokens - factorized) * d_model,
                            image_size=image_size, channels=list(channels), hidden=hidden)
+        self.colour_ids = np.zeros(0, dtype=np.int64)
         if factorized:
             self.colour = Sequential(Linear(3, hidden), ReLU(), Linear(hidden, d_model))
+        elif encoder_input == "colour_head":
+            encoded = [tokenizer.encode(name) for name in COLOUR_NAMES]
+            if any(len(e) != 1 for e in encoded):
+                raise ValueError("Captioner: encoder_input='colour_head' needs one token per colour name; use "
+                                 "tokens = 'words', or encoder_input = 'colour_token' with the char tokenizer")
+            self.colour_ids = np.asarray([e[0] for e in encoded], dtype=np.int64)
+            self.colour = Sequential(Linear(3, hidden), ReLU(), Linear(hidden, len(COLOUR_NAMES)))
         gpt = components.get("models", "language:tinygpt")
         self.mask_id = int(tokenizer.vocab_size)
+        self._scatter = np.zeros((tokenizer.vocab_size + 1, len(self.colour_ids)), dtype=np.float32)
+        self._scatter[self.colour_ids, np.arange(len(self.colour_ids))] = 1.0  # colour logits -> their word ids
         self.decoder = gpt(d_model=d_model, num_layers=num_layers,
                            num_heads=num_heads, block_size=prefix_tokens + max_caption_length, dropout=dropout,
                            vocab_size=tokenizer.vocab_size + 1,  # + a mask id, what token dropout reads
                            tokenizer=None)
 
-    def prefix(self, images: Tensor | Array) -> Tensor:
-        """(B, prefix_tokens, d_model): the encoder's features as tokens in the decoder's embedding space."""
+    def prefix(self, images: Tensor | Array) -> tuple[Tensor, Tensor | None]:
+        """(B, prefix_tokens, d_model): the encoder's features as tokens in the decoder's embedding space,
+        and with ``colour_head`` the (B, 1, vocab) colour-word logits added to every position's logits."""
         x = np.asarray(images.data if isinstance(images, Tensor) else images, dtype=np.float32)
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"Captioner: expected images of shape (B, 3, H, W), got {x.shape}")
-        if not self.factorized:
+        if self.encoder_input == "rgb":
             tokens: Tensor = self.encoder(Tensor(x)).reshape(x.shape[0], self.prefix_tokens, self.d_model)
-            return tokens
+            return tokens, None
         brightness, chroma = colour_split(x)
+        if not self.factorized:
+            tokens = self.encoder(Tensor(brightness)).reshape(x.shape[0], self.prefix_tokens, self.d_model)
+            bias = F.linear(self.colour(Tensor(chroma)), Tensor(self._scatter))
+            return tokens, bias.reshape(x.shape[0], 1, self._scatter.shape[0])
         shape_tokens = self.encoder(Tensor(brightness)).reshape(x.shape[0], self.prefix_tokens - 1, self.d_model)
         colour_token = self.colour(Tensor(chroma)).reshape(x.shape[0], 1, self.d_model)
-        return concatenate([shape_tokens, colour_token], axis=1)
+        return concatenate([shape_tokens, colour_token], axis=1), None
 
-    def _decode(self, prefix: Tensor, ids: Array) -> Tensor:
+    def _decode(self, encoded: tuple[Tensor, Tensor | None], ids: Array) -> Tensor:
         """Logits (B, 1 + T, vocab) at the last prefix position and after each of the T tokens in ``ids``."""
         decoder = self.decoder
+        prefix, colour = encoded
+        if colour is not None:
+            # The colour reaches the logits only: the decoder reads every colour word as the mask, so no
+            # position's state knows the colour and the shape word cannot depend on it.
+            ids = np.where(np.isin(ids, self.colour_ids), self.mask_id, ids)
         x = prefix if ids.shape[1] == 0 else concatenate([prefix, decoder.token_embedding(ids)], axis=1)
         x = decoder.drop(decoder.position(x)) if self.training else decoder.position(x)
         for block in decoder.blocks:
             x = block(x)
         hidden = decoder.ln_f(x[:, self.prefix_tokens - 1 :])
-        return F.linear(hidden, decoder.token_embedding.weight)  # TinyGPT's tied head
+        logits = F.linear(hidden, decoder.token_embedding.weight)  # TinyGPT's tied head
+        return logits if colour is None else logits + colour
 
     def forward(self, images: Tensor | Array, ids: Tensor | Array) -> Tensor:
         """(B, T, vocab) logits for caption ids (B, T) (padding, -1, after the end mark)."""
