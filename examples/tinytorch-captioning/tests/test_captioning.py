@@ -160,7 +160,8 @@ def test_prefix_gradients_reach_the_encoder(components: Any) -> None:
     caption_loss(model, splits.train.arrays).backward()  # type: ignore[attr-defined]
     first_conv = next(p for p in model.encoder.parameters() if p.ndim == 4)
     assert first_conv.grad is not None and np.abs(first_conv.grad).sum() > 0
-    assert isinstance(model.prefix(Tensor(splits.train.arrays[0])), Tensor)  # type: ignore[attr-defined]
+    tokens, colour = model.prefix(Tensor(splits.train.arrays[0]))  # type: ignore[attr-defined]
+    assert tokens.shape == (2, 2, 16) and colour is not None and colour.shape == (2, 1, WordTokenizer().vocab_size + 1)
 
 
 def test_plugin_conforms() -> None:
