@@ -5,7 +5,7 @@ A plugin module declares what it builds on, in the spirit of pytest's ``pytest_p
     tinytorch_requires: Requires = ("vision", "language>=0.1")
 
 The registry imports every enabled plugin, reads these declarations, and activates the plugins
-in dependency order (required plugins first, ties broken by name), so a plugin's registration
+in dependency order (required plugins first, otherwise built-ins first, then by name), so a plugin's registration
 hooks can already look up what it requires. Plugins that require each other in a cycle fail
 with one line naming the cycle. A requirement that is missing, disabled, broken or too old
 fails the dependent plugin in strict mode (one line naming both plugins and the fix) and
@@ -60,7 +60,7 @@ def requirement_names(requires: Sequence[str]) -> list[str]:
 
 
 def dependency_order(graph: Mapping[str, Sequence[str]]) -> tuple[list[str], dict[str, list[str]]]:
-    """Every name of ``graph`` after the names it requires (those in ``graph``), ties by name; and each
+    """Every name of ``graph`` after the names it requires (those in ``graph``), ties in ``graph``'s order; and each
     plugin on a cycle mapped to that cycle as a path (``["a", "b", "a"]``)."""
     order: list[str] = []
     done: set[str] = set()
@@ -80,7 +80,7 @@ def dependency_order(graph: Mapping[str, Sequence[str]]) -> tuple[list[str], dic
         done.add(name)
         order.append(name)
 
-    for name in sorted(graph):
+    for name in graph:  # the caller's order (built-ins first) breaks ties
         if name not in done:
             visit(name)
     return order, cycles

@@ -27,6 +27,7 @@ from registry.errors import (
     did_you_mean,
     names_list,
 )
+from registry.observers import describe_exception
 from registry.selection import Selection
 from registry.versions import satisfies
 
@@ -130,9 +131,9 @@ def import_selected(selection: Selection, candidates: list[InstalledPlugin],
             return info, None
     try:
         plugin = chosen.load()
-    except Exception as exc:  # any import-time failure of third-party code
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # third-party code: even sys.exit() is its failure
         fail(info, PluginImportError(
-            f"failed to import {chosen.target}: {type(exc).__name__}: {exc}",
+            f"failed to import {chosen.target}: {describe_exception(exc)}",
             plugin=name, distribution=chosen.distribution, version=chosen.version, enabled_by=selection.origin,
             fix=f"fix or reinstall {chosen.distribution}, or disable it: -p no:{name},"
             f" TINYTORCH_PLUGINS, or [plugins] disable = [\"{name}\"] in your tinytorch.toml"
@@ -163,9 +164,9 @@ def import_local(spec: str, origin: str, base_dir: Path) -> tuple[PluginInfo, ob
             plugin: object = module
         else:
             plugin = importlib.import_module(spec)
-    except Exception as exc:  # any import-time failure of user code
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # any import-time failure of user code
         fail(info, PluginImportError(
-            f"failed to import {spec}: {type(exc).__name__}: {exc}", plugin=name, enabled_by=origin, local=True,
+            f"failed to import {spec}: {describe_exception(exc)}", plugin=name, enabled_by=origin, local=True,
             fix=f"fix the module or remove it from {origin} (run with --debug for the original traceback)",
         ), cause=exc)
         return info, None

@@ -27,7 +27,6 @@ from registry.config import Config, ConfigSchemaRegistry, validate_config
 from registry.discovery import InstalledPlugin
 from registry.errors import (
     DependencyError,
-    DuplicateComponentError,
     HookValidationError,
     PluginError,
     RegistrationError,
@@ -36,6 +35,8 @@ from registry.errors import (
 )
 from registry.hookcheck import validate_hooks
 from registry.loading import PluginInfo, Status, fail, import_local, import_selected
+from registry.observers import describe_exception
+from registry.ownership import load_order, resolve_conflict
 from registry.selection import select_plugins
 from registry.tracing import install_tracer, trace_direct_call, trace_requested
 
@@ -164,7 +165,7 @@ class PluginManager:
         for plugin in installed:
             by_name.setdefault(plugin.name, []).append(plugin)
         pending: builtins.list[tuple[PluginInfo, object | None]] = []
-        for name in sorted(result.selections):
+        for name in load_order(result.selections, by_name):  # built-ins first: they own their names
             pending.append(import_selected(result.selections[name], by_name.get(name, []), sorted(by_name)))
         for spec in settings.local:
             pending.append(import_local(spec, self.config.where("plugins", "local"), self.config.base_dir()))
@@ -172,13 +173,16 @@ class PluginManager:
             self.plugins[info.name] = info
         self._activate_in_order([(info, plugin) for info, plugin in pending if plugin is not None])
         self._check_pending()
-        validate_config(self.config, self.schema)
         failures = self.failures()
         if failures and (self.strict if raise_on_failure is None else raise_on_failure):
-            self.raise_for_failures()
+            self.raise_for_failures()  # the plugin's own error (pip install ...) comes before its config table's
+        validate_config(self.config, self.schema, skip=[info.name for info in failures])
         if failures and warn and not self.strict:
             for info in failures:
                 warnings.warn(f"{info.reason} (skipped: strict = false)", PluginSkippedWarning, stacklevel=2)
+
+    def _fail(self, info: PluginInfo, error: PluginError, cause: BaseException | None = None) -> None:
+        fail(info, error, cause)
 
     def _activate_in_order(self, pending: builtins.list[tuple[PluginInfo, object]]) -> None:
         """Activate required plugins first; unmet requirements fail (strict) or disable (lenient)."""
@@ -296,9 +300,9 @@ class PluginManager:
             call()
         except PluginError:
             raise
-        except Exception as exc:  # plugin code: report which plugin and hook, keep the cause
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # plugin code: report which plugin and hook
             raise RegistrationError(
-                f"{hook_name} raised {type(exc).__name__}: {exc}",
+                f"{hook_name} raised {describe_exception(exc)}",
                 fix=f"fix the plugin's {hook_name}, or disable it (-p no:{info.name}); --debug shows the traceback",
                 **self._error_kwargs(info),
             ) from exc
@@ -319,12 +323,7 @@ class PluginManager:
     def _add_component(self, component: Component, plugin: str) -> None:
         existing = self.components.find(component.kind, component.name)
         if existing is not None:
-            info = self.plugins[plugin]
-            raise DuplicateComponentError(
-                f"registers {component.kind} {component.name!r}, already registered by plugin {existing.plugin!r}",
-                fix=f"rename one of them, or disable one of the two plugins (-p no:{plugin} or -p no:{existing.plugin})",
-                **self._error_kwargs(info),
-            )
+            resolve_conflict(self, component, existing, plugin)
         self.components.add(component)
 
     def _check_pending(self) -> None:

@@ -136,6 +136,20 @@ def _resume(directory: Path, config: Config) -> RunPlan:
 
 def plan_run(config: Config, base: Path, *, resume: Path | None = None, overwrite: bool = False) -> RunPlan:
     """Choose and lock the run directory (call only after config, data and model are validated)."""
+    if resume is None and Path(base).name in ("", ".", ".."):
+        raise ConfigError(f"[output] dir = {str(base)!r} names no directory of its own; a run needs its own"
+                          " directory: use e.g. runs/NAME")
+    try:
+        return _plan(config, base, resume, overwrite)
+    except OSError as exc:
+        if isinstance(exc, RunLockedError):
+            raise ConfigError(str(exc)) from None
+        where = exc.filename or (resume or base)
+        raise ConfigError(f"cannot use run directory {display_path(Path(where))}: {exc.strerror or exc}; set"
+                          " [output] dir to a directory you can write") from exc
+
+
+def _plan(config: Config, base: Path, resume: Path | None, overwrite: bool) -> RunPlan:
     if resume is not None:
         if overwrite:
             raise ConfigError("--resume and --overwrite contradict each other: --resume continues a run,"

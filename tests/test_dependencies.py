@@ -225,3 +225,24 @@ def test_read_requires_accepts_version_specifiers() -> None:
 
     assert [str(r) for r in read_requires(Plugin(), "captioning")] == ["vision", "language>=0.1"]
     assert read_requires(object(), "plain") == ()
+
+
+def test_the_reuse_report_attributes_components_to_the_plugins_a_plugin_builds_on(make: Make) -> None:
+    from registry.reuse import HEADLINE_METRIC, report_for, scan_plugins
+
+    manager = load([vision(), make("captioner", NEEDS_VISION)])
+    report = report_for("captioner", scan_plugins(manager), repeats=1)
+    assert report.requires == ["vision"] and report.owners == ["core", "vision", "captioner"]
+    head = report.headline
+    assert head.name == HEADLINE_METRIC
+    assert head.share("core") > 0 and head.share("vision") > 0 and head.share("captioner") > 0
+    assert head.percent == pytest.approx(100 - head.share("captioner"), abs=0.11)  # reused = not written by it
+    owners = {c.name: c.owner for c in report.components}
+    assert owners["plugins.vision.layers.Conv2d"] == "vision"
+    assert next(o for n, o in owners.items() if n.endswith(".Scaled")) == "captioner"
+    assert any(o == "core" for o in owners.values())
+    params = report.metric("parameters")
+    assert params.by_owner["captioner"] == 1 and params.by_owner["vision"] > 0
+    data = report.to_dict()
+    assert list(data["headline"]["percent_by_owner"]) == ["core", "vision", "captioner"]
+    assert all(c["owner"] in ("core", "vision", "captioner") for c in data["components"])

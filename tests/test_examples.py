@@ -122,7 +122,7 @@ def test_third_party_example_installs_is_listed_conforms_and_trains(venv: Venv) 
     reports = payload if isinstance(payload, list) else payload.get("reports", [payload])
     measured = {r["plugin"]: r for r in reports}
     assert {"language", "vision", "timeseries"} <= set(measured)
-    assert 0.0 < measured["timeseries"]["headline"]["percent"] <= 100.0
+    assert 0.0 < measured["timeseries"]["headline"]["reused_percent"] <= 100.0
 
 
 def test_captioning_example_builds_on_vision_and_language_installs_conforms_trains_and_captions(venv: Venv) -> None:

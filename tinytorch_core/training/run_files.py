@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -22,6 +23,8 @@ __all__ = ["RunLock", "RunDirectoryError", "RunLockedError", "cut_metrics", "rem
            "open_no_follow", "LOCK_NAME", "TEMP_PATTERNS"]
 
 LOCK_NAME = ".lock"
+#: Seconds after which a lock file without a readable pid counts as stale (it is written right after creation).
+GARBLED_LOCK_AGE = 10.0
 #: What :mod:`tinytorch_core.fileio` names its temp files (``.<target>.<random>.tmp`` / ``.part``).
 TEMP_PATTERNS = (".*.tmp", ".*.part")
 
@@ -82,6 +85,11 @@ class RunLock:
         return data if isinstance(data, dict) else {}
 
     def _stale(self, holder: dict[str, object]) -> bool:
+        if not holder:  # empty or garbled: a writer killed between creating and filling it, once it is old
+            try:
+                return time.time() - self.path.stat().st_mtime > GARBLED_LOCK_AGE
+            except FileNotFoundError:
+                return True
         pid = holder.get("pid")
         if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or isinstance(pid, bool):
             return False
