@@ -651,3 +651,16 @@ def test_foreign_and_garbled_locks(work: Path) -> None:
     os.utime(lock, (time.time() - 60, time.time() - 60))  # ... long ago: stale
     assert tt(work, "train", "tiny.toml", "--resume", "runs/tiny", "--set", "train.steps=22").returncode == 0
     assert not lock.exists()
+
+
+def test_a_tampered_metrics_log_is_cut_back_on_resume(work: Path) -> None:
+    assert tt(work, "train", "tiny.toml", "--no-progress").returncode == 0
+    metrics = work / "runs" / "tiny" / "metrics.jsonl"
+    with metrics.open("a") as log:
+        log.write('{"step": 999, "train_loss": 1.0}\n[1, 2]\nnot json\n{"step": "21", "train_loss": 1}\n{"step": 2')
+    resumed = tt(work, "train", "tiny.toml", "--resume", "runs/tiny", "--set", "train.steps=25", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert steps_logged(work / "runs" / "tiny") == list(range(1, 26))
+    metrics.unlink()
+    metrics.mkdir()
+    one_error_line(tt(work, "train", "tiny.toml", "--resume", "runs/tiny", "--set", "train.steps=30"), "metrics.jsonl")

@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = ["add_generate_arguments", "run_generate", "GENERATE_HELP"]
 
-GENERATE_HELP = "sample text from a trained TinyGPT checkpoint (model.safetensors)"
+GENERATE_HELP = "sample text from a trained TinyGPT checkpoint (model.safetensors) or a Hugging Face GPT-2 directory"
 
 EXIT_ERROR = 2
 
@@ -23,7 +23,8 @@ EXIT_ERROR = 2
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``tinytorch generate``."""
     parser.add_argument("checkpoint", help="a TinyGPT checkpoint, e.g. runs/<name>/model.safetensors, or a run directory"
-                        " (its model.safetensors), or its checkpoints/last.safetensors (the run's latest weights)")
+                        " (its model.safetensors), or its checkpoints/last.safetensors (the run's latest weights),"
+                        " or a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files)")
     parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     parser.add_argument("--max-new-tokens", type=int, default=300, help="tokens to generate (default: 300)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default: 1.0)")
@@ -46,6 +47,16 @@ def _surrogate(text: str) -> int | None:
     return None
 
 
+def _is_hf_directory(path: Path) -> bool:
+    """A Hugging Face model directory: its config.json names a ``model_type`` (a run's config.json does not)."""
+    import json
+
+    try:
+        return path.is_dir() and "model_type" in json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _load(path: Path) -> Any:
     """A TinyGPT from a model file, a run directory, or a run's training checkpoint; ValueError otherwise.
 
@@ -57,6 +68,8 @@ def _load(path: Path) -> Any:
     from plugins.language.model import TinyGPT
     from tinytorch_core.serialization import load
 
+    if _is_hf_directory(path):
+        return TinyGPT.from_pretrained(path)
     if path.is_dir():
         if (path / "model.safetensors").is_file():
             return TinyGPT.load(path / "model.safetensors")

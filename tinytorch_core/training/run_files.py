@@ -144,6 +144,8 @@ def cut_metrics(path: Path, step: int) -> int:
     records were dropped. The file is rewritten atomically; a missing file is left missing."""
     from tinytorch_core.fileio import atomic_write_text
 
+    if path.is_dir() and not path.is_symlink():
+        raise RunDirectoryError(f"{path} is a directory, not a metrics log: remove it, or use another run directory")
     try:
         fd = open_no_follow(path, os.O_RDONLY)
     except FileNotFoundError:
