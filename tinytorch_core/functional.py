@@ -104,7 +104,7 @@ class _LayerNorm(Function):
         d = x.shape[-1]
         ctx.save_for_backward(xhat, rstd, weight if weight is not None else np.ones(d, dtype=x.dtype))
         ctx.shape = x.shape
-        ctx.affine = weight is not None
+        ctx.has_weight = weight is not None
         return out
 
     @staticmethod
@@ -123,9 +123,8 @@ class _LayerNorm(Function):
         np.subtract(g2 * weight, gx, out=gx)
         gx -= m1[:, None]
         gx *= rstd[:, None]
-        if not ctx.affine:
-            return (gx.reshape(ctx.shape), None, None)
-        gw = _col_sum(g_xhat) if ctx.needs_input_grad[1] else None
+        # weight and bias are independent: layer_norm(x, None, bias) still trains its bias
+        gw = _col_sum(g_xhat) if ctx.has_weight and ctx.needs_input_grad[1] else None
         gb = _col_sum(g2) if ctx.needs_input_grad[2] else None
         return (gx.reshape(ctx.shape), gw, gb)
 

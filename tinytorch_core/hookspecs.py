@@ -196,7 +196,12 @@ def tinytorch_on_eval_end(trainer: Any, step: int, metrics: Mapping[str, float])
 
 @hookspec
 def tinytorch_on_train_end(trainer: Any, config: Mapping[str, Any]) -> None:
-    """Training finished and its checkpoint is saved.
+    """Training finished normally and its checkpoint is saved: the planned steps or epochs ran, the
+    data ran out, or a callback set ``trainer.stop_training``.
+
+    Not called when training stops with an exception: on Ctrl-C (``KeyboardInterrupt``) the trainer
+    saves a resumable checkpoint and re-raises, and a diverged loss (``TrainingDivergedError``) or any
+    other error propagates without this hook.
 
     The language plugin uses this to print a sample after the README's main job. An observer: if it
     raises, ``tinytorch train`` warns naming the plugin and still exits 0 (the run is complete).
