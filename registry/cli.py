@@ -211,7 +211,7 @@ def run(argv: Sequence[str]) -> int:
     from registry.commands import Invocation
 
     args.tinytorch = Invocation(manager, config, parser, problems)
-    plugin = getattr(args, "_plugin", None)
+    plugin: str | None = getattr(args, "_plugin", None)
     if plugin is not None:
         return _run_plugin_command(plugin, args.command, args._run, args)
     return int(args._run(args) or 0)

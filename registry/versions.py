@@ -36,7 +36,7 @@ def parse_requirement(text: str, *, where: str = "") -> Requirement:
         except InvalidSpecifier:
             raise ConfigError(
                 f"invalid version specifier {clause!r} in plugin requirement {text!r}{location};"
-                " use e.g. 'language>=0.1' or 'language>=0.1,<1'"
+                " use e.g. 'language>=0.1', 'language==0.1.*' or 'language>=0.1,<1'"
             ) from None
     return Requirement(name=name, specifier=spec)
 

@@ -93,6 +93,18 @@ def parse_json(text: bytes | str, what: str, source: Path) -> Any:
     return value
 
 
+def refuse_pickle(source: Path, first: bytes) -> None:
+    """A pickle (``pickle.dump``, ``torch.save``'s zip of pickles, a course's ``model.pkl``) gets a line saying why
+    it is refused, not just "not a safetensors file"."""
+    pickled = (len(first) >= 2 and first[0] == 0x80 and 2 <= first[1] <= 5) or first.startswith(b"PK\x03\x04")
+    if pickled:
+        raise CheckpointError(
+            f"{source}: this looks like a pickle file, and TinyTorch refuses pickles on purpose: loading one runs "
+            "whatever code it contains. Save models with model.save('model.safetensors') (weights + JSON, no code); "
+            "a PyTorch state_dict converts with safetensors.torch.save_file(state_dict, 'model.safetensors')"
+        )
+
+
 def read_header(path: str | os.PathLike[str]) -> Header:
     """Read and validate the header of the safetensors file at ``path``; reads no tensor data."""
     source = Path(path)
@@ -104,7 +116,9 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         size = os.fstat(handle.fileno()).st_size
         if size < 8:
             raise CheckpointError(f"{source}: truncated or empty: file has {size} bytes, a checkpoint needs at least 8")
-        (header_len,) = struct.unpack("<Q", handle.read(8))
+        first = handle.read(8)
+        refuse_pickle(source, first)
+        (header_len,) = struct.unpack("<Q", first)
         if header_len > MAX_HEADER_BYTES:
             raise CheckpointError(f"{source}: not a TinyTorch checkpoint (not a safetensors file: its header length "
                                   f"{header_len} exceeds {MAX_HEADER_BYTES} bytes)")

@@ -86,6 +86,14 @@ class Tokenizer(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
+def _interactive() -> bool:
+    """Whether a person is watching: a terminal on stdout, or a Jupyter kernel."""
+    import sys
+
+    isatty = getattr(sys.stdout, "isatty", None)
+    return "ipykernel" in sys.modules or (callable(isatty) and bool(isatty()))
+
+
 class TinyGPT(Module):
     """A GPT language model: token + learned position embeddings, pre-LN blocks, final LayerNorm, LM head.
 
@@ -322,7 +330,7 @@ class TinyGPT(Module):
     def train_on_text(
         self,
         text: str,
-        steps: int = 1000,
+        steps: int | None = None,
         batch_size: int = 12,
         lr: float = 1e-3,
         weight_decay: float = 0.1,
@@ -332,7 +340,8 @@ class TinyGPT(Module):
         eval_every: int | None = None,
         eval_batches: int = 20,
         seed: int = 0,
-        progress: bool = False,
+        progress: bool | None = None,
+        epochs: int | None = None,
     ) -> Any:
         """Train on ``text`` with AdamW through the core Trainer and DataLoader; returns the Trainer's History.
 
@@ -341,13 +350,20 @@ class TinyGPT(Module):
         training samples random windows of block_size + 1 tokens from the first ``1 - val_fraction``,
         evaluation reads ``eval_batches`` batches of the rest. ``history.val_loss`` holds
         ``(step, loss)`` pairs every ``eval_every`` steps (default: 5 evaluations per run) and at the end.
+
+        Training stops after ``steps`` optimizer steps or ``epochs`` passes over the training windows,
+        whichever comes first (1000 steps when neither is given). ``progress`` (default: on when run
+        interactively, in a terminal or a notebook) shows a bar or a line every 5% of the run.
         """
         from plugins.language.data import make_text_splits
         from tinytorch_core.optim import AdamW
         from tinytorch_core.training import Trainer
 
-        if steps <= 0 or batch_size <= 0:
-            raise ValueError(f"train_on_text: steps and batch_size must be positive, got steps={steps}, batch_size={batch_size}")
+        if steps is None and epochs is None:
+            steps = 1000
+        for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise ValueError(f"train_on_text: {name} must be a positive int, got {name}={value!r}")
         tokenizer = self.tokenizer
         if tokenizer is None:
             from plugins.language.tokenizers import CharTokenizer
@@ -364,11 +380,22 @@ class TinyGPT(Module):
         train_loader = DataLoader(splits.train, batch_size=batch_size, shuffle=True, drop_last=True, seed=seed)
         val_loader = DataLoader(splits.val, batch_size=batch_size) if splits.val is not None else None
         optimizer = AdamW(self.optimizer_groups(weight_decay), lr=lr, betas=betas)
-        every = eval_every if eval_every is not None else max(1, steps // 5)
+        by_epochs = None if epochs is None else epochs * len(train_loader)
+        planned = min(n for n in (steps, by_epochs) if n is not None)
+        every = eval_every if eval_every is not None else max(1, planned // 5)
+        show = _interactive() if progress is None else progress
         trainer = Trainer(self, optimizer, grad_clip=grad_clip, eval_every=every, eval_batches=eval_batches,
-                          progress=progress)
+                          progress=show, log_every=max(1, planned // 20) if show else None)
         self.train()
-        return trainer.fit(train_loader, val_loader, max_steps=steps)
+        return trainer.fit(train_loader, val_loader, max_steps=steps, epochs=epochs)
+
+    def attention_maps(self, prompt: str | Sequence[int]) -> Array:
+        """The attention weights (num_layers, num_heads, T, T) of every layer and head for ``prompt`` (text or
+        token ids; the last ``block_size`` tokens), e.g. for :func:`tinytorch_core.plot.plot_attention`."""
+        from plugins.language.attention_maps import attention_maps
+
+        ids = self._require_tokenizer().encode(prompt) if isinstance(prompt, str) else list(prompt)
+        return attention_maps(self, ids[-self.config.block_size:])
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path: str | os.PathLike[str]) -> None:
