@@ -4,7 +4,7 @@ The core knows nothing of images or text; modalities arrive as plugins (see ``re
 """
 
 from tinytorch_core import _malloc
-from tinytorch_core._grad_mode import enable_grad, is_grad_enabled, no_grad
+from tinytorch_core.state import enable_grad, is_grad_enabled, no_grad
 from tinytorch_core.tensor import (
     Tensor,
     cat,

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from tinytorch_core import Tensor, get_rng, is_grad_enabled
+from tinytorch_core import Tensor, get_rng
 from tinytorch_core.autograd import Context, Function
 from tinytorch_core.nn import Dropout, Linear, Module, init
 
@@ -120,10 +120,9 @@ class _AttentionCore(Function):
         else:
             used = probs
         out = used @ v  # (B, H, T, hd)
-        if is_grad_enabled():
-            ctx.save_for_backward(q, k, v, probs)
-            ctx.keep = keep
-            ctx.scale = scale
+        ctx.save_for_backward(q, k, v, probs)  # a no-op under no_grad
+        ctx.keep = keep
+        ctx.scale = scale
         return cast(Array, out.transpose(0, 2, 1, 3).reshape(batch, steps, d_model))
 
     @staticmethod

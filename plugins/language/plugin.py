@@ -24,6 +24,7 @@ __all__ = [
     "tinytorch_register_modalities", "tinytorch_register_tokenizers", "tinytorch_register_datasets",
     "tinytorch_register_modules", "tinytorch_register_models", "tinytorch_register_reuse_targets",
     "tinytorch_register_commands", "tinytorch_add_config_schema", "tinytorch_on_train_end",
+    "tinytorch_register_callbacks",
     "tinygpt", "SAMPLE_DEFAULTS",
 ]
 
@@ -144,6 +145,14 @@ def tinytorch_register_models(register: Register) -> None:
     """``tinygpt``."""
     register("tinygpt", tinygpt, description="GPT language model (nanoGPT architecture)",
              sample_kwargs=dict(_TINY_GPT), sample_batch=lambda: _token_batch(2, 8, _TINY_GPT["vocab_size"]))
+
+
+@hookimpl
+def tinytorch_register_callbacks(register: Register) -> None:
+    """``sample``: print a short generation every N steps."""
+    register("sample", LazyFactory("plugins.language.callbacks", "sample",
+                                   "print a short sample every N steps: {name = \"sample\", every = 200}"),
+             description="print a short sample every N steps ([train] callbacks = [{name = \"sample\", every = 200}])")
 
 
 @hookimpl

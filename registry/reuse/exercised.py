@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tinytorch_core import graph
 from tinytorch_core.autograd import Function
 from tinytorch_core.tensor import Tensor
 
-tensor_module = importlib.import_module("tinytorch_core.tensor")  # the package re-exports a `tensor` function under that name
 
 from registry.reuse.runtime import BUILTIN_OP_MODULE, RuntimeTally
 from registry.reuse.source import code_lines, source_span
@@ -43,16 +43,16 @@ def builtin_op_spans() -> dict[str, Span]:
     picked up without a table to maintain.
     """
     # ``tinytorch_core.tensor`` the attribute is the ``tensor()`` factory; fetch the module itself.
-    file = Path(importlib.import_module(BUILTIN_OP_MODULE).__file__ or "")
-    tree = ast.parse(file.read_text(encoding="utf-8"))
-    defs: list[ast.FunctionDef] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            defs.append(node)
-        elif isinstance(node, ast.ClassDef):
-            defs.extend(n for n in node.body if isinstance(n, ast.FunctionDef))
+    defs: list[tuple[Path, ast.FunctionDef]] = []
+    for module in (BUILTIN_OP_MODULE, "tinytorch_core.ops"):  # Tensor's methods, then the ops written as functions
+        file = Path(importlib.import_module(module).__file__ or "")
+        for node in ast.parse(file.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef):
+                defs.append((file, node))
+            elif isinstance(node, ast.ClassDef):
+                defs.extend((file, n) for n in node.body if isinstance(n, ast.FunctionDef))
     spans: dict[str, Span] = {}
-    for fn in defs:
+    for file, fn in defs:
         for call in ast.walk(fn):
             if not isinstance(call, ast.Call) or not call.args:
                 continue
@@ -91,7 +91,7 @@ def core_objects(static: StaticAnalysis, runtime: RuntimeTally) -> list[Any]:
     if function_ran:
         objs.append(Function.apply)
     if runtime.backward_ran:
-        objs.extend([Tensor.backward, tensor_module._topological_order, tensor_module._accumulate, tensor_module.Node])
+        objs.extend([Tensor.backward, graph.backward, graph.propagate, graph.topological_order, graph.accumulate, graph.Node])
     return objs
 
 

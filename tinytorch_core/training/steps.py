@@ -14,7 +14,7 @@ StepFn = Callable[[Module, Any], Tensor]
 LossFn = Callable[[Tensor, Any], Tensor]
 
 
-def _as_model_input(value: Any) -> Any:
+def as_model_input(value: Any) -> Any:
     """Floating arrays become Tensors (default dtype); integer arrays (indices, labels) pass through."""
     if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
         return Tensor(value)
@@ -32,8 +32,8 @@ def supervised_step(loss_fn: LossFn) -> StepFn:
                 "pass step_fn=lambda model, batch: <loss Tensor> for other batch layouts"
             )
         x, y = batch
-        output = model(_as_model_input(x))
-        return loss_fn(output, _as_model_input(y))
+        output = model(as_model_input(x))
+        return loss_fn(output, as_model_input(y))
 
     return step
 

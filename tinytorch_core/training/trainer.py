@@ -17,14 +17,15 @@ from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 
-from tinytorch_core._grad_mode import no_grad
+from tinytorch_core.metrics import Metric
 from tinytorch_core.nn import Module
 from tinytorch_core.serialization import Stateful, load_checkpoint, resolve_checkpoint_path, save_checkpoint
-from tinytorch_core.tensor import Tensor, get_rng
+from tinytorch_core.tensor import get_rng
 from tinytorch_core.training.callbacks import Callback
 from tinytorch_core.training.metrics_log import MetricsLog
 from tinytorch_core.training.progress import Progress
-from tinytorch_core.training.steps import LossFn, StepFn, batch_size, supervised_step
+from tinytorch_core.training.evaluation import checked_loss, evaluate_batches
+from tinytorch_core.training.steps import LossFn, StepFn, supervised_step
 
 
 CHECKPOINT_NAME = "last.safetensors"
@@ -63,10 +64,12 @@ class TrainingDivergedError(FloatingPointError):
 
 @dataclass
 class History:
-    """What ``fit`` returns: per-step training loss, ``(step, val_loss)`` pairs, final step, seconds taken."""
+    """What ``fit`` returns: per-step training loss, ``(step, val_loss)`` pairs, ``(step, {metric: value})``
+    pairs of every evaluation, final step, seconds taken."""
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[tuple[int, float]] = field(default_factory=list)
+    val_metrics: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     steps: int = 0
     wall_time: float = 0.0
 
@@ -106,7 +109,9 @@ class Trainer:
     ``scheduler`` is stepped after every optimizer step. With a ``val_loader``, the model is evaluated
     every ``eval_every`` steps on at most ``eval_batches`` batches and at the end. With ``run_dir``,
     ``run_dir/checkpoints/last.safetensors`` is written every ``checkpoint_every`` steps and at the end,
-    and one JSON line per step goes to ``run_dir/metrics.jsonl``.
+    and one JSON line per step goes to ``run_dir/metrics.jsonl``. Each :class:`~tinytorch_core.metrics.Metric`
+    in ``metrics`` is computed on the validation batches at every evaluation and reported as ``val_<name>``
+    beside ``val_loss`` (in the log, the progress line, ``history.val_metrics`` and ``on_eval_end``).
     """
 
     def __init__(
@@ -126,6 +131,7 @@ class Trainer:
         callbacks: Iterable[Callback] = (),
         progress: bool = True,
         log_every: int | None = 100,
+        metrics: Iterable[Metric] = (),
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a tinytorch_core.nn.Module, got {type(model).__name__}")
@@ -155,6 +161,10 @@ class Trainer:
         self.callbacks: list[Callback] = list(callbacks)
         self.progress = progress
         self.log_every = log_every
+        self.metrics: list[Metric] = list(metrics)
+        for metric in self.metrics:
+            if not isinstance(metric, Metric):
+                raise TypeError(f"Trainer: metrics must be tinytorch_core.metrics.Metric instances, got {type(metric).__name__}")
         self.step = 0  # optimizer steps completed, across resumes
         self.epoch = 0  # passes over the training loader completed
         self.stop_training = False  # a callback may set this to end fit() after the current step
@@ -223,7 +233,7 @@ class Trainer:
                         callback.on_step_end(self, self.step, loss)
                     record: dict[str, Any] = {"step": self.step, "train_loss": loss, "lr": lr}
                     if val_loader is not None and self.eval_every and self.step % self.eval_every == 0:
-                        record["val_loss"] = self._evaluate_and_report(val_loader, display)
+                        record.update(self._evaluate_and_report(val_loader, display))
                     display.update(self.step, loss)
                     if metrics is not None:
                         record["elapsed"] = round(time.perf_counter() - started, 4)
@@ -232,9 +242,9 @@ class Trainer:
                         self._save_if_finite(train_loader)
                         last_checkpoint_step = self.step
                 if val_loader is not None and (not history.val_loss or history.val_loss[-1][0] != self.step):
-                    val = self._evaluate_and_report(val_loader, display)
+                    results = self._evaluate_and_report(val_loader, display)
                     if metrics is not None:
-                        metrics.write({"step": self.step, "val_loss": val,
+                        metrics.write({"step": self.step, **results,
                                        "elapsed": round(time.perf_counter() - started, 4)})
                 if self.run_dir is not None and last_checkpoint_step != self.step:
                     self._save_if_finite(train_loader)
@@ -252,23 +262,16 @@ class Trainer:
 
     def evaluate(self, loader: Iterable[Any], max_batches: int | None = None) -> float:
         """Mean loss over ``loader`` (weighted by batch size) in eval mode without a graph; train mode is restored."""
+        return self.evaluate_metrics(loader, max_batches, metrics=())["val_loss"]
+
+    def evaluate_metrics(self, loader: Iterable[Any], max_batches: int | None = None,
+                         metrics: Iterable[Metric] | None = None) -> dict[str, float]:
+        """``{"val_loss": ..., "val_<name>": ...}`` over ``loader``: the mean loss and each metric (default: the
+        Trainer's ``metrics``), in eval mode without a graph; train mode is restored (see
+        :func:`~tinytorch_core.training.evaluation.evaluate_batches`)."""
         _positive("max_batches", max_batches)
-        was_training = self.model.training
-        self.model.eval()
-        total, weight = 0.0, 0
-        try:
-            with no_grad():
-                for index, batch in enumerate(loader):
-                    if max_batches is not None and index >= max_batches:
-                        break
-                    rows = batch_size(batch)
-                    total += self._scalar_loss(batch, "evaluate") * rows
-                    weight += rows
-        finally:
-            self.model.train(was_training)
-        if weight == 0:
-            raise ValueError("Trainer.evaluate: the loader yielded no batches")
-        return total / weight
+        chosen = self.metrics if metrics is None else list(metrics)
+        return evaluate_batches(self.model, self.step_fn, self.loss_fn, loader, max_batches, chosen)
 
     def save_checkpoint(self, train_loader: object = None, path: str | os.PathLike[str] | None = None) -> Path:
         """Atomically save model, optimizer, scheduler, step, epoch, RNG and (stateful) loader position."""
@@ -352,14 +355,7 @@ class Trainer:
         return total / count
 
     def _checked_value(self, loss: object, where: str) -> float:
-        if not isinstance(loss, Tensor):
-            raise TypeError(f"Trainer: {where} must return a loss Tensor, got {type(loss).__name__}")
-        if loss.data.size != 1:
-            raise ValueError(f"Trainer: {where} must return a scalar loss, got shape {loss.shape} (reduce it with .mean())")
-        return loss.item()
-
-    def _scalar_loss(self, batch: Any, where: str) -> float:
-        return self._checked_value(self.step_fn(self.model, batch), where)
+        return checked_loss(loss, where)
 
     def _check_finite(self, value: float, what: str, step: int | None = None) -> None:
         """Raise :class:`TrainingDivergedError` for a NaN/inf ``value`` seen in ``step`` (default: the one running)."""
@@ -382,13 +378,16 @@ class Trainer:
                 self._check_finite(float("nan"), f"parameter {name!r} after the update", step=self.step)
         self.save_checkpoint(train_loader)
 
-    def _evaluate_and_report(self, val_loader: Iterable[Any], display: Progress) -> float:
-        val = self.evaluate(val_loader, self.eval_batches)
+    def _evaluate_and_report(self, val_loader: Iterable[Any], display: Progress) -> dict[str, float]:
+        results = self.evaluate_metrics(val_loader, self.eval_batches)
+        val = results["val_loss"]
         self.history.val_loss.append((self.step, val))
-        display.message(f"step {self.step}: val_loss {val:.4f}")
+        self.history.val_metrics.append((self.step, results))
+        shown = ", ".join(f"{name} {value:.4f}" for name, value in results.items())
+        display.message(f"step {self.step}: {shown}")
         for callback in self.callbacks:
-            callback.on_eval_end(self, self.step, {"val_loss": val})
-        return val
+            callback.on_eval_end(self, self.step, results)
+        return results
 
     def _snapshot(self, train_loader: object) -> dict[str, Any] | None:
         """RNG and loader state at a step boundary, so a Ctrl-C checkpoint resumes exactly (only with a run_dir)."""
