@@ -14,6 +14,7 @@ import argparse
 import inspect
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,7 +255,9 @@ def _save_config_copy(config: Config, directory: Path) -> None:
 def run_train(args: argparse.Namespace, manager: PluginManager, config: Config) -> int:
     """The ``tinytorch train`` command."""
     resume = Path(args.resume) if args.resume else None
+    started = time.perf_counter()
     result = train_from_config(config, manager, resume=resume, progress=not args.no_progress)
+    wall = time.perf_counter() - started
     parts = [f"steps {result.history.steps}"]
     if result.final_train_loss is not None:
         parts.append(f"final train loss {result.final_train_loss:.4f}")
@@ -262,4 +265,6 @@ def run_train(args: argparse.Namespace, manager: PluginManager, config: Config) 
         parts.append(f"val loss {result.final_val_loss:.4f}")
     print("; ".join(parts))
     print(f"run directory: {display_path(result.run_dir)}")
+    # Last line: how long the job took (data, model, training, evaluation, sample) and its pace.
+    print(f"wall time {wall:.1f} s; {result.history.steps / wall if wall > 0 else 0.0:.2f} steps/s")
     return 0

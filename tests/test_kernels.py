@@ -39,7 +39,7 @@ def compiled() -> Any:
 def fresh_choice(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Let a test change TINYTORCH_FAST and re-make the choice; the previous choice comes back after."""
     saved = kernels._table, kernels._compiled
-    kernels._reset()
+    kernels._table = None
     yield monkeypatch
     kernels._table, kernels._compiled = saved
 
@@ -151,6 +151,17 @@ def test_invalid_setting_is_rejected(fresh_choice: pytest.MonkeyPatch) -> None:
     fresh_choice.setenv(kernels.ENV, "yes")
     with pytest.raises(ValueError, match="TINYTORCH_FAST='yes' is not a valid setting; use 0"):
         kernels.compiled_kernels()
+    with pytest.raises(ValueError, match=r"kernels.use\('2'\) is not a valid setting"):
+        kernels.use("2")
+
+
+@needs_numba
+def test_use_switches_paths_in_one_process(fresh_choice: pytest.MonkeyPatch) -> None:
+    fresh_choice.setenv(kernels.ENV, "0")
+    kernels.use("1")
+    assert kernels.compiled_kernels() == kernels.KERNELS
+    kernels.use(None)  # back to the environment's setting
+    assert kernels.compiled_kernels() == ()
 
 
 # ---------------------------------------------------------------------------- what loads numba, and where it caches

@@ -29,7 +29,7 @@ from tinytorch_core.kernels import reference
 from tinytorch_core.kernels.reference import Array
 
 __all__ = [
-    "ENV", "KERNELS", "describe", "compiled_kernels", "gelu_tanh_forward", "gelu_tanh_backward",
+    "ENV", "KERNELS", "describe", "compiled_kernels", "use", "gelu_tanh_forward", "gelu_tanh_backward",
     "layer_norm_forward", "layer_norm_backward", "adam_update",
 ]
 
@@ -37,34 +37,37 @@ __all__ = [
 ENV = "TINYTORCH_FAST"
 KERNELS = ("gelu_tanh_forward", "gelu_tanh_backward", "layer_norm_forward", "layer_norm_backward", "adam_update")
 
+_INSTALL = "pip install 'tinytorch-numpy[fast]'"
 _table: dict[str, Callable[..., Any]] | None = None
 _compiled: tuple[str, ...] = ()
+_chosen_mode = "auto"
 
 
-def _mode() -> str:
-    value = os.environ.get(ENV, "auto").strip().lower()
-    if value in ("", "auto"):
+def _mode(value: str | None = None) -> str:
+    setting = os.environ.get(ENV, "auto") if value is None else value
+    normal = setting.strip().lower()
+    if normal in ("", "auto"):
         return "auto"
-    if value in ("0", "1"):
-        return value
-    raise ValueError(f"{ENV}={os.environ[ENV]!r} is not a valid setting; use 0 (numpy), 1 (numba) or auto")
+    if normal in ("0", "1"):
+        return normal
+    where = f"{ENV}={setting!r}" if value is None else f"kernels.use({setting!r})"
+    raise ValueError(f"{where} is not a valid setting; use 0 (numpy), 1 (numba) or auto")
 
 
 def _numba_installed() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def _choose() -> dict[str, Callable[..., Any]]:
+def _choose(setting: str | None = None) -> dict[str, Callable[..., Any]]:
     """The kernel table: the compiled module's functions where it has them, the reference's elsewhere."""
-    global _compiled
+    global _compiled, _chosen_mode
     table = {name: cast(Callable[..., Any], getattr(reference, name)) for name in KERNELS}
-    mode = _mode()
+    mode = _chosen_mode = _mode(setting)
     if mode == "0" or (mode == "auto" and not _numba_installed()):
         _compiled = ()
         return table
     if not _numba_installed():
-        raise RuntimeError(f"{ENV}=1 asks for compiled kernels but numba is not installed; "
-                           f"pip install 'tinytorch-numpy[fast]' or unset {ENV}")
+        raise RuntimeError(f"{ENV}=1 asks for compiled kernels but numba is not installed; {_INSTALL} or unset {ENV}")
     from tinytorch_core.kernels import compiled
 
     _compiled = tuple(name for name in KERNELS if name in compiled.COMPILED)
@@ -86,21 +89,20 @@ def compiled_kernels() -> tuple[str, ...]:
 
 
 def describe() -> str:
-    """One line naming the kernel path, e.g. ``numba 0.68.1 (gelu_tanh_forward, ...)``; never imports numba."""
+    """One line naming the kernel path, e.g. ``numba 0.68.1 (gelu_tanh_forward, ...)``; never imports numba.
+
+    Before the first kernel call it says what the choice will be.
+    """
     if _table is not None:
-        chosen = _compiled
+        chosen, mode = _compiled, _chosen_mode
     else:
         try:
             mode = _mode()
         except ValueError as error:
             return f"invalid: {error}"
-        if mode == "0":
-            return f"numpy ({ENV}=0)"
-        if not _numba_installed():
-            return "numpy (numba not installed: pip install 'tinytorch-numpy[fast]')"
-        chosen = tuple(KERNELS)  # what _choose will pick: every kernel has a compiled version
+        chosen = () if mode == "0" or not _numba_installed() else KERNELS
     if not chosen:
-        return f"numpy ({ENV}=0)" if _mode() == "0" else "numpy (numba not installed: pip install 'tinytorch-numpy[fast]')"
+        return f"numpy ({ENV}=0)" if mode == "0" else f"numpy (numba not installed: {_INSTALL})"
     try:
         version = importlib.metadata.version("numba")
     except importlib.metadata.PackageNotFoundError:
@@ -108,11 +110,14 @@ def describe() -> str:
     return f"numba {version} ({', '.join(chosen)})"
 
 
-def _reset() -> None:
-    """Forget the choice, so the next kernel call reads ``TINYTORCH_FAST`` again (for tests)."""
-    global _table, _compiled
+def use(setting: str | None) -> None:
+    """Choose again now: ``"0"`` numpy, ``"1"`` compiled, ``"auto"``; ``None`` reads ``TINYTORCH_FAST`` again.
+
+    For benchmarks and tests that compare both paths in one process; programs set ``TINYTORCH_FAST``.
+    """
+    global _table
     _table = None
-    _compiled = ()
+    _table = _choose(setting)
 
 
 # ---------------------------------------------------------------------------- the kernels

@@ -23,7 +23,8 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 
@@ -52,20 +53,26 @@ import numba  # noqa: E402
 from numba import njit, types  # noqa: E402
 from numba.extending import overload  # noqa: E402
 
-if not numba.config.CACHE_DIR:  # numba was imported before us: set its config directly
-    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+if not getattr(numba.config, "CACHE_DIR", ""):  # numba was imported before us: set its config directly
+    setattr(numba.config, "CACHE_DIR", os.environ["NUMBA_CACHE_DIR"])
 
 VERSION: str = numba.__version__
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan / ninf
 _OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy", "nogil": True}
+_Loop = Callable[..., None]
+
+
+def _jit(fastmath: bool) -> Callable[[_Loop], _Loop]:
+    """numba's ``njit`` with this module's options (typed for mypy: numba has no annotations)."""
+    return cast(Callable[[_Loop], _Loop], njit(fastmath=_FASTMATH if fastmath else False, **_OPTIONS))
 
 
 def _tanh(v: float) -> float:  # pragma: no cover - replaced inside compiled code by the overload below
     raise NotImplementedError
 
 
-@overload(_tanh)  # type: ignore[misc]
+@overload(_tanh)
 def _tanh_for(v: Any) -> Any:
     """tanh chosen by type when compiling: rational float32 approximation, exact float64."""
     if v == types.float32:
@@ -95,7 +102,7 @@ def _tanh_for(v: Any) -> Any:
 
 # ---------------------------------------------------------------------------- loops
 # Scalars arrive in the arrays' dtype (see _scalars): a Python float would promote float32 to float64.
-@njit(fastmath=_FASTMATH, **_OPTIONS)  # type: ignore[misc]
+@_jit(fastmath=True)
 def _gelu_forward(x: Any, out: Any, t: Any, k: Any, kc: Any, half: Any, one: Any) -> None:
     for i in range(x.size):
         v = x[i]
@@ -104,7 +111,7 @@ def _gelu_forward(x: Any, out: Any, t: Any, k: Any, kc: Any, half: Any, one: Any
         out[i] = half * v * (one + th)
 
 
-@njit(fastmath=_FASTMATH, **_OPTIONS)  # type: ignore[misc]
+@_jit(fastmath=True)
 def _gelu_backward(x: Any, t: Any, g: Any, out: Any, k: Any, kc3: Any, half: Any, one: Any) -> None:
     for i in range(x.size):
         v = x[i]
@@ -112,7 +119,7 @@ def _gelu_backward(x: Any, t: Any, g: Any, out: Any, k: Any, kc3: Any, half: Any
         out[i] = g[i] * (half * (one + th) + half * v * (one - th * th) * (k + kc3 * v * v))
 
 
-@njit(fastmath=_FASTMATH, **_OPTIONS)  # type: ignore[misc]
+@_jit(fastmath=True)
 def _layer_norm_forward(x: Any, w: Any, b: Any, eps: Any, inv_d: Any, zero: Any, one: Any,
                         out: Any, xhat: Any, rstd: Any) -> None:
     n, d = x.shape
@@ -134,7 +141,7 @@ def _layer_norm_forward(x: Any, w: Any, b: Any, eps: Any, inv_d: Any, zero: Any,
             out[r, j] = h * w[j] + b[j]
 
 
-@njit(fastmath=_FASTMATH, **_OPTIONS)  # type: ignore[misc]
+@_jit(fastmath=True)
 def _layer_norm_backward(g: Any, xhat: Any, rstd: Any, w: Any, inv_d: Any, zero: Any,
                          gx: Any, gw: Any, gb: Any) -> None:
     n, d = g.shape
@@ -157,7 +164,7 @@ def _layer_norm_backward(g: Any, xhat: Any, rstd: Any, w: Any, inv_d: Any, zero:
             gx[r, j] = (g[r, j] * w[j] - m1 - xhat[r, j] * m2) * rs
 
 
-@njit(**_OPTIONS)  # type: ignore[misc]
+@_jit(fastmath=False)
 def _adam(p: Any, g: Any, m: Any, v: Any, l2: Any, decay: Any, b1: Any, c1: Any, b2: Any, c2: Any,
           step_size: Any, eps_hat: Any) -> None:
     if l2 != 0:  # Adam's L2 penalty joins the gradient (in place, as the reference does)
