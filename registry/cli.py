@@ -124,6 +124,9 @@ def build_parser(manager: PluginManager | None, command: str | None) -> argparse
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a config value (TOML syntax; repeatable), e.g. --set train.steps=30")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue from RUN_DIR/checkpoints/last.safetensors")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in the run directory (default: a non-empty run directory is"
+                       " left alone and this run writes to a numbered directory beside it, e.g. runs/x-2)")
     train.add_argument("--no-progress", action="store_true", help="print log lines instead of a progress bar")
 
     new_plugin = commands.add_parser("new-plugin", parents=[common], help="scaffold a pip-installable plugin package")

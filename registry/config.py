@@ -200,6 +200,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             document = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{display_path(file)} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{display_path(file)} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset"
+                          f" {exc.start}); TOML files must be UTF-8: re-save it as UTF-8") from exc
     if file.name == "pyproject.toml":
         tool = document.get("tool", {})
         table = tool.get("tinytorch", {}) if isinstance(tool, dict) else {}

@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from registry.components import Component
-from registry.config import Config, check_kwargs, display_path
-from registry.errors import ConfigError, did_you_mean
+from registry.config import Config, check_kwargs, check_type, display_path
+from registry.errors import ConfigError, RegistryError, did_you_mean
 from registry.manager import PluginManager
+from registry.run_dir import plan_run
 from tinytorch_core.data import Dataset, Subset
 from tinytorch_core.fileio import atomic_write_text
-from tinytorch_core.training import Callback, History, Trainer
+from tinytorch_core.training import Callback, History, Trainer, TrainingDivergedError
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 DEFAULT_BATCH_SIZE = 32
@@ -87,7 +88,63 @@ def _section_kwargs(config: Config, section: str, manager: PluginManager, kind: 
     component = manager.get(kind, str(table.pop("name")))
     check_kwargs(component.obj, table, config.where(section),
                  f"{kind[:-1]} {component.name!r} (plugin {component.plugin!r})")
+    check_kwarg_types(component.obj, table, config.where(section))
     return component, table
+
+
+def check_kwarg_types(factory: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:
+    """A value whose parameter defaults to a bool/int/float/str must be of that type (ints pass for floats)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    for key, value in kwargs.items():
+        default = params[key].default if key in params else None
+        if type(default) in (bool, int, float, str):
+            check_type(value, type(default), f"{where} {key}")
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as text that is never just its class name."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    if (isinstance(exc, (ValueError, OSError)) or (isinstance(exc, KeyError) and " " in text)) and text:
+        return text  # these carry a sentence; a KeyError with a bare key does not
+    return f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__} (no message)"
+
+
+def build_component(component: Component, kwargs: Mapping[str, Any], where: str) -> Any:
+    """Call a registered factory; what it raises becomes one line naming the config section and plugin."""
+    try:
+        return component.obj(**kwargs)
+    except RegistryError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{where}: {component.kind[:-1]} {component.name!r} (plugin {component.plugin!r}) failed"
+                          f" with these settings: {_describe(exc)}; fix the value in {where}"
+                          " (--debug shows the traceback)") from exc
+
+
+#: ``[train]`` keys that must be positive (> 0) or non-negative (>= 0).
+POSITIVE = ("steps", "epochs", "batch_size", "eval_every", "eval_batches", "grad_accum_steps", "checkpoint_every",
+            "grad_clip", "lr")
+NON_NEGATIVE = ("warmup_steps", "log_every", "weight_decay", "min_lr", "momentum", "eps")
+
+
+def check_train_values(config: Config) -> None:
+    """Ranges of the ``[train]`` numbers, so a bad value is named by its key, not by where it breaks."""
+    train = config.section("train")
+    for key in POSITIVE + NON_NEGATIVE:
+        value = train.get(key)
+        if value is None:
+            continue
+        bound = "> 0" if key in POSITIVE else ">= 0"
+        if not (value > 0 if key in POSITIVE else value >= 0) or value != value or value == float("inf"):
+            raise ConfigError(f"{config.where('train', key)} must be a finite number {bound}, got {value!r}")
+    betas = train.get("betas")
+    if betas is not None and (len(betas) != 2 or not all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        raise ConfigError(f"{config.where('train', 'betas')} must be two numbers in [0, 1), e.g. [0.9, 0.999];"
+                          f" got {betas!r}")
 
 
 def build_optimizer(model: Any, train: Mapping[str, Any], where: str) -> Any:
@@ -162,8 +219,13 @@ def train_from_config(
     run_dir: Path | None = None,
     resume: Path | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> TrainResult:
-    """Build everything the config names and train; returns the history and the run directory."""
+    """Build everything the config names and train; returns the history and the run directory.
+
+    Nothing is written until the config, data, model (and, resuming, the checkpoint) are validated;
+    the run directory is chosen and locked by :func:`registry.run_dir.plan_run`.
+    """
     from tinytorch_core import manual_seed
     from tinytorch_core.data import DataLoader
 
@@ -173,11 +235,12 @@ def train_from_config(
     epochs = train.get("epochs")
     if steps is None and epochs is None:
         raise ConfigError(f"{where} needs steps = N (optimizer steps to take)")
+    check_train_values(config)
     seed = int(train.get("seed", 0))
     manual_seed(seed)
 
     dataset, data_kwargs = _section_kwargs(config, "data", manager, "datasets")
-    splits = dataset.obj(**data_kwargs)
+    splits = build_component(dataset, data_kwargs, config.where("data"))
     if not hasattr(splits, "train"):
         raise ConfigError(f"dataset {dataset.name!r} (plugin {dataset.plugin!r}) returned"
                           f" {type(splits).__name__}, not tinytorch_core.data.DataSplits")
@@ -186,7 +249,7 @@ def train_from_config(
     for key, value in getattr(splits, "info", {}).items():
         if key in named and key not in model_kwargs:
             model_kwargs[key] = value
-    model = model_component.obj(**model_kwargs)
+    model = build_component(model_component, model_kwargs, config.where("model"))
 
     optimizer = build_optimizer(model, train, where)
     scheduler = None
@@ -210,15 +273,6 @@ def train_from_config(
     val_loader = None if splits.val is None else DataLoader(
         _evaluation_sample(splits.val, eval_batches * batch_size, seed), batch_size=batch_size)
 
-    directory = resume if resume is not None else (run_dir or run_directory(config))
-    checkpoint = None
-    if resume is not None:
-        checkpoint = resume / "checkpoints" / "last.safetensors"
-        if not checkpoint.is_file():
-            raise ConfigError(f"--resume {display_path(resume)}: no checkpoint at {display_path(checkpoint)}"
-                              " (was it a tinytorch train run directory?)")
-    _save_config_copy(config, directory)
-
     loss_fn = model_component.meta.get("loss_fn")
     trainer = Trainer(
         model,
@@ -230,12 +284,25 @@ def train_from_config(
         eval_every=train.get("eval_every"),
         eval_batches=eval_batches,
         checkpoint_every=train.get("checkpoint_every"),
-        run_dir=directory,
         callbacks=[HookCallback(manager, config.data), *_callbacks(config, manager)],
         progress=progress and bool(train.get("progress", True)),
         log_every=int(train.get("log_every", 100)),
     )
-    history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs, resume_from=checkpoint)
+    plan = plan_run(config, run_dir or run_directory(config), resume=resume, overwrite=overwrite)
+    try:
+        if plan.note:
+            print(f"note: {plan.note}", file=sys.stderr)
+        trainer.run_dir = directory = plan.directory
+        trainer.resume_hint = f"tinytorch train {config.name} --resume {display_path(directory)}"
+        if resume is not None:
+            _resume_trainer(trainer, directory, train_loader)
+        _save_config_copy(config, directory, keep_toml=resume is not None)
+        try:
+            history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs)
+        except TrainingDivergedError as exc:
+            raise ConfigError(_diverged(exc, config, trainer)) from exc
+    finally:
+        plan.release()
     tail = history.train_loss[-10:]
     return TrainResult(
         history=history,
@@ -245,9 +312,35 @@ def train_from_config(
     )
 
 
-def _save_config_copy(config: Config, directory: Path) -> None:
-    """``config.toml`` (the file as written) and ``config.json`` (after ``--set`` overrides)."""
-    if config.path is not None:
+def _resume_trainer(trainer: Trainer, directory: Path, train_loader: Any) -> None:
+    """Load the run's checkpoint (which also cuts its metrics back to the checkpoint's step)."""
+    from tinytorch_core.serialization import CheckpointError
+
+    checkpoint = directory / "checkpoints" / "last.safetensors"
+    try:
+        trainer.resume(checkpoint, train_loader)
+    except (CheckpointError, KeyError, ValueError) as exc:
+        raise ConfigError(f"--resume {display_path(directory)}: cannot continue from {display_path(checkpoint)}:"
+                          f" {_describe(exc)}; resume with the config the run was started with, or start a new"
+                          " run without --resume") from exc
+
+
+def _diverged(exc: TrainingDivergedError, config: Config, trainer: Trainer) -> str:
+    lr = config.section("train").get("lr", 1e-3)
+    kept = trainer.checkpoint_path
+    saved = (f"; the last good checkpoint is {display_path(kept)}" if kept is not None and kept.exists()
+             else "")
+    clip = "" if config.section("train").get("grad_clip") else " or set grad_clip = 1.0"
+    return (f"training diverged at step {exc.step} (loss {exc.loss}): lower {config.where('train', 'lr')}"
+            f" (now {lr:g}, e.g. --set train.lr={float(lr) / 10:g}){clip} in {config.where('train')}{saved}")
+
+
+def _save_config_copy(config: Config, directory: Path, *, keep_toml: bool = False) -> None:
+    """``config.toml`` (the file as written) and ``config.json`` (after ``--set`` overrides).
+
+    A resumed run keeps the ``config.toml`` it was started with; ``config.json`` records what it runs with now.
+    """
+    if config.path is not None and not (keep_toml and (directory / "config.toml").exists()):
         atomic_write_text(directory / "config.toml", config.path.read_text(encoding="utf-8"))
     atomic_write_text(directory / "config.json", json.dumps(config.data, indent=2, default=str) + "\n")
 
@@ -256,7 +349,8 @@ def run_train(args: argparse.Namespace, manager: PluginManager, config: Config) 
     """The ``tinytorch train`` command."""
     resume = Path(args.resume) if args.resume else None
     started = time.perf_counter()
-    result = train_from_config(config, manager, resume=resume, progress=not args.no_progress)
+    result = train_from_config(config, manager, resume=resume, progress=not args.no_progress,
+                               overwrite=bool(getattr(args, "overwrite", False)))
     wall = time.perf_counter() - started
     parts = [f"steps {result.history.steps}"]
     if result.final_train_loss is not None:

@@ -305,6 +305,10 @@ def load_checkpoint(
             load_scheduler_state(target, decoded[name])
         else:
             target.load_state_dict(decoded[name])
+    if "rng_state" not in metadata or "step" not in metadata:
+        missing = " and ".join(k for k in ("step", "rng_state") if k not in metadata)
+        raise CheckpointError(f"{source}: training checkpoint metadata lacks {missing}; the file was edited or"
+                              " written by another program: resume from another checkpoint")
     decoded["rng_state"] = _decode(metadata["rng_state"], tensors, source)
     if restore_rng:
         set_rng_state(decoded["rng_state"])

@@ -150,6 +150,8 @@ def text_dataset(
     """
     if max_chars is not None and max_chars <= 0:
         raise ValueError(f"max_chars must be positive, got {max_chars}")
+    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size <= 0:
+        raise ValueError(f"block_size must be a positive int (the context length in tokens), got {block_size!r}")
     text = load_corpus(corpus, cache_dir=cache_dir)
     if max_chars is not None:
         text = text[:max_chars]

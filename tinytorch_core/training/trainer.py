@@ -19,11 +19,12 @@ import numpy as np
 
 from tinytorch_core.metrics import Metric
 from tinytorch_core.nn import Module
-from tinytorch_core.serialization import Stateful, load_checkpoint, resolve_checkpoint_path, save_checkpoint
+from tinytorch_core.serialization import CheckpointError, Stateful, load_checkpoint, resolve_checkpoint_path, save_checkpoint
 from tinytorch_core.tensor import get_rng
 from tinytorch_core.training.callbacks import Callback
 from tinytorch_core.training.metrics_log import MetricsLog
 from tinytorch_core.training.progress import Progress
+from tinytorch_core.training.run_files import cut_metrics
 from tinytorch_core.training.evaluation import checked_loss, evaluate_batches
 from tinytorch_core.training.steps import LossFn, StepFn, supervised_step
 
@@ -169,6 +170,8 @@ class Trainer:
         self.epoch = 0  # passes over the training loader completed
         self.stop_training = False  # a callback may set this to end fit() after the current step
         self.history = History()
+        #: How the Ctrl-C message says to resume (a CLI sets its own command line here).
+        self.resume_hint: str | None = None
 
     # ----------------------------------------------------------------------------- public API
 
@@ -220,7 +223,9 @@ class Trainer:
             with display:
                 while (max_steps is None or self.step < max_steps) and not self.stop_training:
                     lr = self.lr
-                    loss = self._optimizer_step(batches)
+                    # Overflow on the way to a NaN loss is reported once, by the finiteness checks, not as warnings.
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        loss = self._optimizer_step(batches)
                     if loss is None:
                         break
                     self.step += 1
@@ -289,8 +294,16 @@ class Trainer:
         meta = load_checkpoint(source, self.model, self.optimizer, self.scheduler, restore_rng=True)
         if _has_state(train_loader) and "loader" in meta:
             train_loader.load_state_dict(meta["loader"])
-        self.step = int(meta["step"])
-        self.epoch = int(meta.get("extra", {}).get("trainer", {}).get("epoch", 0))
+        extra = meta.get("extra")
+        trainer_meta = extra.get("trainer") if isinstance(extra, dict) else None
+        counts: list[Any] = [meta.get("step"), trainer_meta.get("epoch", 0) if isinstance(trainer_meta, dict) else 0]
+        for what, value in zip(("step", "epoch"), counts):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise CheckpointError(f"{source}: invalid training checkpoint: its {what} is {value!r}, not an int"
+                                      " >= 0; the file was edited or is corrupt: resume from another checkpoint")
+        self.step, self.epoch = int(counts[0]), int(counts[1])
+        if self.run_dir is not None:  # steps logged after this checkpoint are about to be redone
+            cut_metrics(self.run_dir / "metrics.jsonl", self.step)
         return meta
 
     # ----------------------------------------------------------------------------- internals
@@ -409,6 +422,6 @@ class Trainer:
                         loader=loader, extra={"trainer": {"epoch": snapshot["epoch"]}}, rng_state=snapshot["rng"])
         print(
             f"\nInterrupted at step {self.step}; checkpoint saved to {target}. "
-            f"Resume with Trainer.fit(..., resume_from={str(self.run_dir)!r}).",
+            f"Resume with {self.resume_hint or f'Trainer.fit(..., resume_from={str(self.run_dir)!r})'}.",
             file=sys.stderr,
         )
