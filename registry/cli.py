@@ -95,6 +95,19 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def version_string() -> str:
+    """``tinytorch 0.1.0 (tinytorch-numpy)``: the installed distribution's version, else the source tree's."""
+    from importlib import metadata
+
+    from registry.discovery import BUILTIN_DISTRIBUTION
+
+    try:
+        version = metadata.version(BUILTIN_DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        from tinytorch_core import __version__ as version
+    return f"tinytorch {version} ({BUILTIN_DISTRIBUTION})"
+
+
 def build_parser(manager: PluginManager | None, command: str | None) -> argparse.ArgumentParser:
     """The full parser: built-in commands plus every enabled plugin's commands."""
     common = _common_options()
@@ -105,6 +118,8 @@ def build_parser(manager: PluginManager | None, command: str | None) -> argparse
         epilog="Environment: TINYTORCH_PLUGINS (comma list of plugins to load; empty = none), "
         "TINYTORCH_TRACE_PLUGINS=1 (print hook calls), TINYTORCH_DEBUG=1 (tracebacks).",
     )
+    parser.add_argument("--version", action="version", version=version_string(),
+                        help="print the version and the distribution name, then exit")
     parser.add_argument("-c", "--config", metavar="PATH",
                         help="config file (default: ./tinytorch.toml or [tool.tinytorch] in ./pyproject.toml)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -11,7 +11,11 @@ from typing import Literal
 ENTRY_POINT_GROUP = "tinytorch.plugins"
 
 #: The distribution that ships the built-in plugins.
-BUILTIN_DISTRIBUTION = "tinytorch"
+BUILTIN_DISTRIBUTION = "tinytorch-numpy"
+#: Its name before the rename (``tinytorch`` on PyPI is an unrelated project). Metadata left under
+#: that name (a stale ``tinytorch.egg-info`` in a source checkout, an old editable install) declares
+#: the very same entry points again; those duplicates are ignored rather than reported as a clash.
+FORMER_BUILTIN_DISTRIBUTIONS = frozenset({"tinytorch"})
 
 Source = Literal["builtin", "third-party", "local"]
 
@@ -33,7 +37,7 @@ class InstalledPlugin:
 
     @property
     def source(self) -> Source:
-        """``builtin`` when shipped by the ``tinytorch`` distribution itself, else ``third-party``."""
+        """``builtin`` when shipped by the ``tinytorch-numpy`` distribution itself, else ``third-party``."""
         if self.distribution is not None and normalize_distribution(self.distribution) == BUILTIN_DISTRIBUTION:
             return "builtin"
         return "third-party"
@@ -60,7 +64,8 @@ def discover(group: str = ENTRY_POINT_GROUP) -> list[InstalledPlugin]:
     """Every installed plugin, sorted by name; nothing is imported.
 
     Two distributions may declare the same entry-point name; both are returned and the manager
-    reports the clash.
+    reports the clash (except the built-ins' own entry points left under their former distribution
+    name, see :data:`FORMER_BUILTIN_DISTRIBUTIONS`).
     """
     found: list[InstalledPlugin] = []
     for entry_point in iter_entry_points(group):
@@ -74,4 +79,7 @@ def discover(group: str = ENTRY_POINT_GROUP) -> list[InstalledPlugin]:
                 entry_point=entry_point,
             )
         )
+    current = {(p.name, p.target) for p in found if p.source == "builtin"}
+    found = [p for p in found if not (p.distribution is not None and (p.name, p.target) in current
+                                      and normalize_distribution(p.distribution) in FORMER_BUILTIN_DISTRIBUTIONS)]
     return sorted(found, key=lambda p: (p.name, p.distribution or ""))

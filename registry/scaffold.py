@@ -46,7 +46,7 @@ name = "tinytorch-$name"
 version = "0.1.0"
 description = "A TinyTorch plugin: the $name modality."
 requires-python = ">=3.11"
-dependencies = ["tinytorch", "numpy"]
+dependencies = ["tinytorch-numpy", "numpy"]
 
 [project.entry-points."tinytorch.plugins"]
 $name = "$package.plugin"

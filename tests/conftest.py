@@ -1,10 +1,13 @@
-"""Shared test fixtures: paths to the real data beside the project."""
+"""Shared test fixtures: paths to the real data beside the project; with CI=true a skip for a missing
+optional module fails (tests/ci_strict.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["ci_strict", "pytester"]
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

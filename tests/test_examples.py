@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,13 +20,22 @@ pytestmark = pytest.mark.slow
 
 
 class Venv:
-    """A ``--system-site-packages`` venv (so it sees the installed tinytorch) and helpers to run in it."""
+    """A fresh venv that sees the *running* interpreter's environment, and helpers to run in it.
+
+    ``--system-site-packages`` is not enough: run from inside a venv, it exposes the base
+    interpreter's site-packages, not the venv's where tinytorch and the test tools are installed.
+    Instead a ``.pth`` file in the new venv adds the running interpreter's site directories (their
+    own ``.pth`` files, editable installs included, are processed too), so this works from a venv
+    and from a system Python alike. Whatever the new venv installs goes into its own site-packages,
+    which comes first on ``sys.path``.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.python = root / "venv" / "bin" / "python"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYTORCH_", "PYTHONPATH", "VIRTUAL_ENV"))}
         self.env["PYTHONDONTWRITEBYTECODE"] = "1"
+        self.env["PIP_NO_INDEX"] = "1"  # no network, whatever the machine's pip config says
 
     def run(self, *args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.python), *args], cwd=cwd or self.root, env=self.env, capture_output=True,
@@ -35,19 +45,46 @@ class Venv:
         return self.run("-m", "registry.cli", *args)
 
     def pip_install(self, source: Path) -> None:
-        # The venv has no pip of its own (--without-pip); the base interpreter's pip and setuptools are
-        # visible through the system site-packages and install into the venv. No network: --no-index.
+        # The venv has no pip of its own (--without-pip): the running interpreter's pip, setuptools and
+        # wheel are visible through the .pth file and install into this venv. No network: --no-index.
         result = self.run("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", str(source))
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def parent_site_dirs() -> list[str]:
+    """The running interpreter's site-packages directories (a venv's own, or the system's and the user's)."""
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        dirs.append(site.getusersitepackages())
+    return dirs
+
+
+def make_venv(root: Path) -> Venv:
+    """A ``--without-pip`` venv under ``root`` whose ``sys.path`` continues with the running environment."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True, timeout=120)
+    venv = Venv(root)
+    own = venv.run("-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
+    assert own.returncode == 0, own.stderr
+    lines = [f"import site; site.addsitedir({directory!r})" for directory in parent_site_dirs()]
+    (Path(own.stdout.strip()) / "_tinytorch_parent_env.pth").write_text("\n".join(lines) + "\n")
+    return venv
 
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
     root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root / "venv")],
-                   check=True, timeout=120)
-    yield Venv(root)
+    yield make_venv(root)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_venv_sees_the_running_environment_and_installs_into_its_own(venv: Venv) -> None:
+    probe = venv.run("-c", "import sys, setuptools, wheel, pip, registry; print(sys.prefix); print(registry.__file__)")
+    assert probe.returncode == 0, probe.stderr
+    prefix, registry_file = probe.stdout.split()
+    assert Path(prefix) == venv.root / "venv"  # pip installs land in the new venv, not the running one
+    import registry
+
+    assert Path(registry_file).resolve() == Path(registry.__file__).resolve()
 
 
 def test_third_party_example_installs_is_listed_conforms_and_trains(venv: Venv) -> None:

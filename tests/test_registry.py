@@ -93,8 +93,8 @@ def test_good_plugins_register_components_attributed_to_their_plugin(make_plugin
     assert info.counts == {"modalities": 1, "models": 1}
 
 
-def test_builtin_source_is_the_tinytorch_distribution(make_plugin: MakePlugin) -> None:
-    manager = load([make_plugin("core_thing", dist="tinytorch")])
+def test_builtin_source_is_the_tinytorch_numpy_distribution(make_plugin: MakePlugin) -> None:
+    manager = load([make_plugin("core_thing", dist="tinytorch-numpy")])
     assert manager.plugins["core_thing"].source == "builtin"
 
 

@@ -208,7 +208,7 @@ def test_batchnorm_state_dict_holds_running_stats() -> None:
     np.testing.assert_array_equal(fresh.running_var, bn.running_var)
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed (the bench extra: pip install -e '.[bench]')")
 def test_batchnorm_matches_torch_train_and_eval() -> None:
     torch: Any = importlib.import_module("torch")
 
@@ -231,7 +231,7 @@ def test_batchnorm_matches_torch_train_and_eval() -> None:
     np.testing.assert_allclose(ours(xo).data, ref(xt).detach().numpy(), rtol=1e-10)
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed (the bench extra: pip install -e '.[bench]')")
 def test_conv_and_pool_match_torch_float32() -> None:
     torch: Any = importlib.import_module("torch")
 
