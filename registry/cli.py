@@ -274,10 +274,29 @@ def run(argv: Sequence[str]) -> int:
     if broken is not None:
         raise CommandError(broken)
     if component is not None:
-        result = component.obj(args)
-        return int(result or 0)
+        return _run_plugin_command(component, args)
     parser.error(f"unknown command {args.command!r}")
     return EXIT_USER_ERROR
+
+
+def _run_plugin_command(component: Any, args: argparse.Namespace) -> int:
+    """A plugin's command; what it raises (sys.exit with a message too) is one line naming the plugin."""
+    from registry.errors import CommandError, RegistryError
+    from registry.observers import describe_exception
+
+    try:
+        result = component.obj(args)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return int(exc.code or 0)
+        raise CommandError(f"plugin {component.plugin!r}: command {component.name!r} stopped: {exc.code}") from exc
+    except (RegistryError, KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:
+        raise CommandError(f"plugin {component.plugin!r}: command {component.name!r} failed:"
+                           f" {describe_exception(exc)}; fix the arguments, or report it to the plugin's authors"
+                           " (--debug shows the traceback)") from exc
+    return int(result or 0)
 
 
 def _cmd_plugins(args: argparse.Namespace, manager: PluginManager) -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 import os
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,12 +301,15 @@ class BoundSchema:
         self._schema.sections[name] = SchemaSection(name, dict(keys), description, self._plugin)
 
 
-def validate_config(config: Config, schema: ConfigSchemaRegistry) -> None:
+def validate_config(config: Config, schema: ConfigSchemaRegistry, skip: Collection[str] = ()) -> None:
     """Check the top-level sections and the keys of ``[plugins]``, ``[train]``, ``[output]`` and
     every plugin-declared section. ``[data]``/``[model]`` kwargs are checked against the selected
-    factory when training (see ``registry.train``)."""
+    factory when training (see ``registry.train``). Tables named in ``skip`` (plugins that are enabled
+    but did not load, whose failure is reported on its own) are not "unknown sections"."""
     known = list(BUILTIN_SECTIONS) + sorted(schema.sections)
     for name, value in config.data.items():
+        if name not in known and name in skip:
+            continue
         if name not in known:
             raise ConfigError(
                 f"unknown section [{config.prefix}{name}] in {config.name}{did_you_mean(name, known)};"

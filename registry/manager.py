@@ -42,6 +42,8 @@ from registry.errors import (
     names_list,
     nearest,
 )
+from registry.observers import describe_exception
+from registry.ownership import load_order, resolve_conflict
 from registry.selection import Selection, select_plugins
 from registry.tracing import install_tracer, trace_direct_call, trace_requested
 from registry.versions import satisfies
@@ -211,15 +213,15 @@ class PluginManager:
         by_name: dict[str, list[InstalledPlugin]] = {}
         for plugin in installed:
             by_name.setdefault(plugin.name, []).append(plugin)
-        for name in sorted(result.selections):
+        for name in load_order(result.selections, by_name):  # built-ins first: they own their names
             self._load_one(result.selections[name], by_name.get(name, []), sorted(by_name))
         for spec in settings.local:
             self._load_local(spec, self.config.where("plugins", "local"))
         self._check_pending()
-        validate_config(self.config, self.schema)
         failures = self.failures()
         if failures and (self.strict if raise_on_failure is None else raise_on_failure):
-            self.raise_for_failures()
+            self.raise_for_failures()  # the plugin's own error (pip install ...) comes before its config table's
+        validate_config(self.config, self.schema, skip=[info.name for info in failures])
         if failures and warn and not self.strict:
             for info in failures:
                 warnings.warn(f"{info.reason} (skipped: strict = false)", PluginSkippedWarning, stacklevel=2)
@@ -276,9 +278,9 @@ class PluginManager:
                 return
         try:
             plugin = chosen.load()
-        except Exception as exc:  # any import-time failure of third-party code
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # third-party code: even sys.exit() is its failure
             self._fail(info, PluginImportError(
-                f"failed to import {chosen.target}: {type(exc).__name__}: {exc}",
+                f"failed to import {chosen.target}: {describe_exception(exc)}",
                 plugin=name, distribution=chosen.distribution, version=chosen.version, enabled_by=selection.origin,
                 fix=f"fix or reinstall {chosen.distribution}, or disable it: -p no:{name},"
                 f" TINYTORCH_PLUGINS, or [plugins] disable = [\"{name}\"] in your tinytorch.toml"
@@ -309,9 +311,9 @@ class PluginManager:
                 plugin: object = module
             else:
                 plugin = importlib.import_module(spec)
-        except Exception as exc:  # any import-time failure of user code
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # any import-time failure of user code
             self._fail(info, PluginImportError(
-                f"failed to import {spec}: {type(exc).__name__}: {exc}", plugin=name, enabled_by=origin, local=True,
+                f"failed to import {spec}: {describe_exception(exc)}", plugin=name, enabled_by=origin, local=True,
                 fix=f"fix the module or remove it from {origin} (run with --debug for the original traceback)",
             ), cause=exc)
             return
@@ -466,9 +468,9 @@ class PluginManager:
             call()
         except PluginError:
             raise
-        except Exception as exc:  # plugin code: report which plugin and hook, keep the cause
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # plugin code: report which plugin and hook
             raise RegistrationError(
-                f"{hook_name} raised {type(exc).__name__}: {exc}",
+                f"{hook_name} raised {describe_exception(exc)}",
                 fix=f"fix the plugin's {hook_name}, or disable it (-p no:{info.name}); --debug shows the traceback",
                 **self._error_kwargs(info),
             ) from exc
@@ -486,12 +488,7 @@ class PluginManager:
     def _add_component(self, component: Component, plugin: str) -> None:
         existing = self.components.find(component.kind, component.name)
         if existing is not None:
-            info = self.plugins[plugin]
-            raise DuplicateComponentError(
-                f"registers {component.kind} {component.name!r}, already registered by plugin {existing.plugin!r}",
-                fix=f"rename one of them, or disable one of the two plugins (-p no:{plugin} or -p no:{existing.plugin})",
-                **self._error_kwargs(info),
-            )
+            resolve_conflict(self, component, existing, plugin)
         self.components.add(component)
 
     def _check_pending(self) -> None:

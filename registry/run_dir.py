@@ -68,6 +68,7 @@ def _check_no_links(directory: Path) -> None:
                               " remove the link, or train into another run directory")
 
 
+
 def _lock(directory: Path) -> RunLock:
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"run directory {display_path(directory)} is a file; set [output] dir to a directory")
@@ -126,6 +127,11 @@ def _resume(directory: Path, config: Config) -> RunPlan:
         raise ConfigError(f"--resume {display_path(directory)}: no checkpoint at {display_path(checkpoint)}"
                           " (was it a tinytorch train run directory?)")
     _check_no_links(directory)
+    for name in RUN_FILES:  # a resumed run writes to these again: each must be what the run made it
+        expect_dir = name == "checkpoints"
+        if (directory / name).exists() and (directory / name).is_dir() != expect_dir:
+            raise ConfigError(f"--resume: {Path(display_path(directory)) / name} should be a"
+                              f" {'directory' if expect_dir else 'file'} but is not; remove it, or start a new run")
     check_resume_config(config, directory)
     lock = _lock(directory)
     removed = remove_stale_temps(directory)
@@ -136,6 +142,20 @@ def _resume(directory: Path, config: Config) -> RunPlan:
 
 def plan_run(config: Config, base: Path, *, resume: Path | None = None, overwrite: bool = False) -> RunPlan:
     """Choose and lock the run directory (call only after config, data and model are validated)."""
+    if resume is None and Path(base).name in ("", ".", ".."):
+        raise ConfigError(f"[output] dir = {str(base)!r} names no directory of its own; a run needs its own"
+                          " directory: use e.g. runs/NAME")
+    try:
+        return _plan(config, base, resume, overwrite)
+    except OSError as exc:
+        if isinstance(exc, RunLockedError):
+            raise ConfigError(str(exc)) from None
+        where = exc.filename or (resume or base)
+        raise ConfigError(f"cannot use run directory {display_path(Path(where))}: {exc.strerror or exc}; set"
+                          " [output] dir to a directory you can write") from exc
+
+
+def _plan(config: Config, base: Path, resume: Path | None, overwrite: bool) -> RunPlan:
     if resume is not None:
         if overwrite:
             raise ConfigError("--resume and --overwrite contradict each other: --resume continues a run,"

@@ -11,6 +11,7 @@ and ``checkpoints/last.safetensors``; trainer events are forwarded to the ``tiny
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import json
 import sys
@@ -24,8 +25,9 @@ import numpy as np
 
 from registry.components import Component
 from registry.config import Config, check_kwargs, check_type, display_path
-from registry.errors import ConfigError, RegistryError, did_you_mean
+from registry.errors import CommandError, ComponentNotFoundError, ConfigError, RegistryError, did_you_mean
 from registry.manager import PluginManager
+from registry.observers import Observers
 from registry.run_dir import plan_run
 from tinytorch_core.data import Dataset, Subset
 from tinytorch_core.fileio import atomic_write_text
@@ -47,27 +49,33 @@ class TrainResult:
 
 
 class HookCallback(Callback):
-    """Forwards trainer events to the ``tinytorch_on_*`` hooks of every enabled plugin."""
+    """Forwards trainer events to the ``tinytorch_on_*`` hooks of every enabled plugin.
+
+    Each plugin's hook is called on its own (:class:`registry.observers.Observers`): one that raises
+    is reported as a warning naming it, and the run goes on.
+    """
 
     def __init__(self, manager: PluginManager, config: Mapping[str, Any]) -> None:
         self.manager = manager
         self.config = config
+        self.observers = Observers(manager.pm)
 
     def on_train_start(self, trainer: Trainer) -> None:
         """``tinytorch_on_train_start(trainer, config)``."""
-        self.manager.hook.tinytorch_on_train_start(trainer=trainer, config=self.config)
+        self.observers.call("tinytorch_on_train_start", trainer=trainer, config=self.config)
 
     def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
         """``tinytorch_on_step_end(trainer, step, loss)``."""
-        self.manager.hook.tinytorch_on_step_end(trainer=trainer, step=step, loss=loss)
+        self.observers.call("tinytorch_on_step_end", trainer=trainer, step=step, loss=loss)
 
     def on_eval_end(self, trainer: Trainer, step: int, metrics: Mapping[str, float]) -> None:
         """``tinytorch_on_eval_end(trainer, step, metrics)``."""
-        self.manager.hook.tinytorch_on_eval_end(trainer=trainer, step=step, metrics=metrics)
+        self.observers.call("tinytorch_on_eval_end", trainer=trainer, step=step, metrics=metrics)
 
     def on_train_end(self, trainer: Trainer) -> None:
         """``tinytorch_on_train_end(trainer, config)``."""
-        self.manager.hook.tinytorch_on_train_end(trainer=trainer, config=self.config)
+        self.observers.call("tinytorch_on_train_end", trainer=trainer, config=self.config)
+        self.observers.summary()
 
 
 def _parameters(factory: Callable[..., Any]) -> tuple[set[str], bool]:
@@ -85,11 +93,19 @@ def _section_kwargs(config: Config, section: str, manager: PluginManager, kind: 
     if "name" not in table:
         raise ConfigError(f"{config.where(section)} needs name = \"<a registered {kind[:-1]}>\"; registered {kind}:"
                           f" {', '.join(manager.components.names(kind)) or '(none: enable a plugin)'}")
-    component = manager.get(kind, str(table.pop("name")))
+    component = _named(manager, kind, str(table.pop("name")), config.where(section, "name"))
     check_kwargs(component.obj, table, config.where(section),
                  f"{kind[:-1]} {component.name!r} (plugin {component.plugin!r})")
     check_kwarg_types(component.obj, table, config.where(section))
     return component, table
+
+
+def _named(manager: PluginManager, kind: str, name: str, where: str) -> Component:
+    """``manager.get``, with the config key that named the component in the message."""
+    try:
+        return manager.get(kind, name)
+    except ComponentNotFoundError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def check_kwarg_types(factory: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:
@@ -187,8 +203,10 @@ def _callbacks(config: Config, manager: PluginManager) -> list[Callback]:
             name = entry["name"]
         else:
             raise ConfigError(f"{config.where('train', 'callbacks')}: entries are names or {{name = ..., ...}} tables")
-        component = manager.get("callbacks", name)
-        made.append(component.obj(**kwargs))
+        where = config.where("train", "callbacks")
+        component = _named(manager, "callbacks", name, where)
+        check_kwargs(component.obj, kwargs, where, f"callback {name!r} (plugin {component.plugin!r})")
+        made.append(build_component(component, kwargs, where))
     return made
 
 
@@ -296,11 +314,21 @@ def train_from_config(
         trainer.resume_hint = f"tinytorch train {config.name} --resume {display_path(directory)}"
         if resume is not None:
             _resume_trainer(trainer, directory, train_loader)
+            if total is not None and trainer.step >= total:  # training again would only log the end twice
+                print(f"note: {display_path(directory)} already reached step {trainer.step} of {total};"
+                      f" nothing to train: raise train.steps (e.g. --set train.steps={2 * total}) to continue it",
+                      file=sys.stderr)
+                return TrainResult(History(steps=trainer.step), directory, None, None)
         _save_config_copy(config, directory, keep_toml=resume is not None)
         try:
             history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs)
         except TrainingDivergedError as exc:
             raise ConfigError(_diverged(exc, config, trainer)) from exc
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise CommandError(f"{exc}: the disk is full; free some space (or set [output] dir on another disk),"
+                               f" then continue with {trainer.resume_hint}") from exc
     finally:
         plan.release()
     tail = history.train_loss[-10:]

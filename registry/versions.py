@@ -40,6 +40,15 @@ def parse_requirement(text: str, *, where: str = "") -> Requirement:
                 f"invalid version specifier {clause!r} in plugin requirement {text!r}{location};"
                 " use e.g. 'language>=0.1' or 'language>=0.1,<1'"
             )
+    try:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    except ImportError:
+        return Requirement(name=name, specifier=spec)
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier as exc:  # e.g. ==1.x: the clause shape is fine, the version is not
+        raise ConfigError(f"invalid version specifier in plugin requirement {text!r}{location} ({exc});"
+                          " use e.g. 'language>=0.1', 'language==0.1.*' or 'language>=0.1,<1'") from None
     return Requirement(name=name, specifier=spec)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from plugins.language.attention import MultiHeadAttention
-from plugins.language.model import TinyGPT, sample_next
+from plugins.language.model import TinyGPT, TinyGPTConfig, sample_next
 from plugins.language.positional import PositionalEncoding, sinusoidal_table
 from plugins.language.tokenizers import CharTokenizer
 from plugins.language.transformer import TransformerBlock
@@ -352,6 +352,28 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
     assert isinstance(loaded.tokenizer, CharTokenizer) and loaded.tokenizer.vocab == "abcdefg"
     assert loaded.generate("abc", max_length=5, seed=3) == model.generate("abc", max_length=5, seed=3)
     assert [p.name for p in tmp_path.iterdir()] == ["gpt.safetensors"]  # atomic write left no temp file
+
+
+def test_config_dataclass_builds_the_same_model_and_loads_checkpoints_written_before_it(tmp_path: Path) -> None:
+    config = TinyGPTConfig(vocab_size=7, d_model=8, num_layers=1, num_heads=2, block_size=6, tie_weights=False)
+    manual_seed(3)
+    from_config = TinyGPT.from_config(config)
+    manual_seed(3)
+    from_keywords = TinyGPT(7, 8, 1, 2, 6, tie_weights=False)
+    assert from_config.config == from_keywords.config == config and from_config.block_size == 6
+    for (name, a), (_, b) in zip(from_config.state_dict().items(), from_keywords.state_dict().items()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    with pytest.raises(ValueError, match="num_heads"):
+        TinyGPTConfig(d_model=10, num_heads=4)
+    # The metadata written before the dataclass existed: a plain dict with exactly these keys.
+    old = {"vocab_size": 7, "d_model": 8, "num_layers": 1, "num_heads": 2, "block_size": 6, "dropout": 0.0,
+           "tie_weights": False}
+    path = tmp_path / "old.safetensors"
+    save_tensors(path, from_keywords.state_dict(), {"model": "tinygpt", "format": 1, "config": old, "tokenizer": None})
+    loaded = TinyGPT.load(path)
+    assert loaded.config == config
+    np.testing.assert_array_equal(loaded(np.zeros((1, 3), dtype=np.int64)).data,
+                                  from_keywords(np.zeros((1, 3), dtype=np.int64)).data)
 
 
 def test_load_rejects_other_models_and_corrupt_files(tmp_path: Path) -> None:

@@ -83,6 +83,11 @@ def _replacing(path: PathLike, mode: str, suffix: str = ".tmp") -> Iterator[IO[A
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        if exc.filename is None and exc.errno is not None:  # a full disk on write/fsync: say which file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+        raise
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

@@ -138,22 +138,32 @@ def tinytorch_add_config_schema(schema: ConfigSchema) -> None:
 
 @hookspec
 def tinytorch_on_train_start(trainer: Any, config: Mapping[str, Any]) -> None:
-    """Training is about to start (``trainer`` is a ``tinytorch_core.training.Trainer``)."""
+    """Training is about to start (``trainer`` is a ``tinytorch_core.training.Trainer``).
+
+    An observer: if it raises, ``tinytorch train`` warns naming the plugin and the run goes on.
+    """
 
 
 @hookspec
 def tinytorch_on_step_end(trainer: Any, step: int, loss: float) -> None:
-    """One optimizer step finished with this training loss."""
+    """One optimizer step finished with this training loss.
+
+    An observer: if it raises, ``tinytorch train`` warns naming the plugin and the run goes on.
+    """
 
 
 @hookspec
 def tinytorch_on_eval_end(trainer: Any, step: int, metrics: Mapping[str, float]) -> None:
-    """An evaluation finished; ``metrics`` holds at least ``val_loss``."""
+    """An evaluation finished; ``metrics`` holds at least ``val_loss``.
+
+    An observer: if it raises, ``tinytorch train`` warns naming the plugin and the run goes on.
+    """
 
 
 @hookspec
 def tinytorch_on_train_end(trainer: Any, config: Mapping[str, Any]) -> None:
-    """Training finished (also after an interruption that saved a checkpoint).
+    """Training finished and its checkpoint is saved.
 
-    The language plugin uses this to print a sample after the README's main job.
+    The language plugin uses this to print a sample after the README's main job. An observer: if it
+    raises, ``tinytorch train`` warns naming the plugin and still exits 0 (the run is complete).
     """

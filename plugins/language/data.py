@@ -7,7 +7,7 @@ Sample ``i`` of :class:`TextWindows` is the window starting at token ``i``, so a
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,10 +16,13 @@ from plugins.language.corpus import load_corpus
 from plugins.language.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 from tinytorch_core.data import Dataset, DataSplits
 
+if TYPE_CHECKING:
+    from plugins.language.gpt2_tokenizer import GPT2Tokenizer
+
 __all__ = ["TextWindows", "validation_windows", "make_text_splits", "make_tokenizer", "text_dataset"]
 
 IntArray = NDArray[np.int64]
-Tokenizer = CharTokenizer | BPETokenizer
+Tokenizer: TypeAlias = "CharTokenizer | BPETokenizer | GPT2Tokenizer"
 
 
 class TextWindows(Dataset):
@@ -125,14 +128,20 @@ def make_text_splits(text: str, tokenizer: Tokenizer, block_size: int, val_fract
 
 
 def make_tokenizer(kind: str, text: str, bpe_vocab_size: int = 512) -> Tokenizer:
-    """``"char"`` (vocabulary from ``text``), ``"bpe"`` (trained on ``text``) or a tokenizer JSON file."""
+    """``"char"`` (vocabulary from ``text``), ``"bpe"`` (trained on ``text``), a tokenizer JSON file, or a
+    Hugging Face model directory (its GPT-2 tokenizer, for fine-tuning that model)."""
     if kind == "char":
         return CharTokenizer.from_text(text)
     if kind == "bpe":
         return BPETokenizer().train(text, bpe_vocab_size)
+    if os.path.isdir(kind):
+        from plugins.language.gpt2_tokenizer import GPT2Tokenizer
+
+        return GPT2Tokenizer.from_pretrained(kind)
     if kind.endswith(".json") and os.path.isfile(kind):
         return load_tokenizer(kind)
-    raise ValueError(f"unknown tokenizer {kind!r}: use 'char', 'bpe' or the path of a saved tokenizer .json file")
+    raise ValueError(f"unknown tokenizer {kind!r}: use 'char', 'bpe', the path of a saved tokenizer .json file "
+                     "or a Hugging Face model directory (e.g. one holding gpt2's tokenizer.json)")
 
 
 def text_dataset(

@@ -88,8 +88,9 @@ def positional_encoding(block_size: int = 8, d_model: int = 8, kind: str = "lear
 
 
 tinygpt = LazyFactory(
-    "plugins.language.model", "TinyGPT",
-    "``TinyGPT``; the ``text`` dataset's info supplies ``vocab_size``, ``block_size`` and ``tokenizer``.",
+    "plugins.language.hf_import", "tinygpt",
+    "``TinyGPT``; the ``text`` dataset's info supplies ``vocab_size``, ``block_size`` and ``tokenizer``; "
+    "``pretrained = DIR`` starts from a Hugging Face GPT-2 directory (fine-tuning).",
 )
 
 
@@ -164,10 +165,12 @@ def tinytorch_register_reuse_targets(register: Register) -> None:
 
 @hookimpl
 def tinytorch_register_commands(cli: CommandRegistry) -> None:
-    """``tinytorch generate``."""
+    """``tinytorch generate`` and ``tinytorch export``."""
     from plugins.language.cli import GENERATE_HELP, add_generate_arguments, run_generate
+    from plugins.language.export_cli import EXPORT_HELP, add_export_arguments, run_export
 
     cli.add_command("generate", run_generate, help=GENERATE_HELP, arguments=add_generate_arguments)
+    cli.add_command("export", run_export, help=EXPORT_HELP, arguments=add_export_arguments)
 
 
 @hookimpl

@@ -12,18 +12,22 @@ import os
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tinytorch_core.fileio import atomic_write_json
 
+if TYPE_CHECKING:
+    from plugins.language.gpt2_tokenizer import GPT2Tokenizer
+
 IntArray = NDArray[np.int64]
 TokenIds = Sequence[int] | NDArray[np.integer[Any]]
 
 CHAR_TYPE = "char"
 BPE_TYPE = "bpe"
+GPT2_TYPE = "gpt2"  # plugins.language.gpt2_tokenizer.GPT2Tokenizer
 DEFAULT_REPLACEMENT = "?"
 
 
@@ -369,12 +373,12 @@ def _merge_pair(ids: IntArray, left: int, right: int, new_id: int) -> IntArray:
     return merged[keep]
 
 
-def load_tokenizer(path: str | os.PathLike[str]) -> CharTokenizer | BPETokenizer:
+def load_tokenizer(path: str | os.PathLike[str]) -> CharTokenizer | BPETokenizer | GPT2Tokenizer:
     """Read a tokenizer JSON file of either kind (written by ``save``)."""
     return tokenizer_from_dict(_read_json(path, "load_tokenizer"))
 
 
-def tokenizer_from_dict(payload: Mapping[str, Any]) -> CharTokenizer | BPETokenizer:
+def tokenizer_from_dict(payload: Mapping[str, Any]) -> CharTokenizer | BPETokenizer | GPT2Tokenizer:
     """Rebuild a tokenizer from ``to_dict()`` output (e.g. stored in a checkpoint's metadata)."""
     if not isinstance(payload, Mapping):
         raise TypeError(f"tokenizer_from_dict expects a dict from to_dict(), got {type(payload).__name__}")
@@ -391,12 +395,16 @@ def tokenizer_from_dict(payload: Mapping[str, Any]) -> CharTokenizer | BPETokeni
             if not isinstance(merges, list) or any(not isinstance(m, list) or len(m) != 2 for m in merges):
                 raise ValueError("'merges' must be a list of [left, right] id pairs")
             return BPETokenizer((int(a), int(b)) for a, b in merges)
+        if kind == GPT2_TYPE:
+            from plugins.language.gpt2_tokenizer import GPT2Tokenizer
+
+            return GPT2Tokenizer.from_dict(payload)
     except KeyError as exc:
         raise ValueError(f"tokenizer_from_dict: a {kind!r} tokenizer description lacks the key {exc}") from None
     except ValueError as exc:
         raise ValueError(f"tokenizer_from_dict: invalid {kind!r} tokenizer description: {exc}") from None
     raise ValueError(
-        f"tokenizer_from_dict: unknown tokenizer type {kind!r}; expected {CHAR_TYPE!r} or {BPE_TYPE!r}"
+        f"tokenizer_from_dict: unknown tokenizer type {kind!r}; expected {CHAR_TYPE!r}, {BPE_TYPE!r} or {GPT2_TYPE!r}"
     )
 
 

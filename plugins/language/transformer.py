@@ -24,7 +24,9 @@ class TransformerBlock(Module):
     - ``TransformerBlock(attention=MultiHeadAttention(128, 8), feedforward=Sequential([...]))``:
       the course's composed form, with ``d_model`` taken from the attention module.
 
-    Parameter names: ``ln1``, ``attention``, ``ln2``, ``feedforward`` (LayerNorm eps 1e-5).
+    Parameter names: ``ln1``, ``attention``, ``ln2``, ``feedforward``. ``layer_norm_eps`` (1e-5) and
+    ``gelu_approximate`` (``"tanh"``, GPT-2's; ``"none"`` is the erf form) are PyTorch's
+    ``LayerNorm(eps=...)`` and ``GELU(approximate=...)``, for GPT-2-family variants.
     """
 
     def __init__(
@@ -36,6 +38,8 @@ class TransformerBlock(Module):
         *,
         attention: Module | None = None,
         feedforward: Module | None = None,
+        layer_norm_eps: float = 1e-5,
+        gelu_approximate: str = "tanh",
     ) -> None:
         super().__init__()
         if attention is not None:
@@ -56,7 +60,7 @@ class TransformerBlock(Module):
             hidden = d_ff if d_ff is not None else 4 * d_model
             if hidden <= 0:
                 raise ValueError(f"TransformerBlock: d_ff must be positive, got {hidden}")
-            feedforward = Sequential([Linear(d_model, hidden), GELU("tanh"), Linear(hidden, d_model)])
+            feedforward = Sequential([Linear(d_model, hidden), GELU(gelu_approximate), Linear(hidden, d_model)])
             for layer in feedforward.children():
                 if isinstance(layer, Linear):
                     init.normal_(layer.weight, 0.0, 0.02)
@@ -64,9 +68,9 @@ class TransformerBlock(Module):
                         init.zeros_(layer.bias)
         self.d_model = d_model
         self.dropout_p = dropout
-        self.ln1 = LayerNorm(d_model, eps=1e-5)
+        self.ln1 = LayerNorm(d_model, eps=layer_norm_eps)
         self.attention = attention
-        self.ln2 = LayerNorm(d_model, eps=1e-5)
+        self.ln2 = LayerNorm(d_model, eps=layer_norm_eps)
         self.feedforward = feedforward
         self.ff_dropout = Dropout(dropout)
 

@@ -26,8 +26,11 @@ class MetricsLog:
         """Append ``record`` as one line."""
         if self._file is None:
             raise ValueError(f"MetricsLog({self.path}) is closed")
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from exc
 
     def close(self) -> None:
         """Close the file; further writes raise."""

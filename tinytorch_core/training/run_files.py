@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -22,6 +23,8 @@ __all__ = ["RunLock", "RunDirectoryError", "RunLockedError", "cut_metrics", "rem
            "open_no_follow", "LOCK_NAME", "TEMP_PATTERNS"]
 
 LOCK_NAME = ".lock"
+#: Seconds after which a lock file without a readable pid counts as stale (it is written right after creation).
+GARBLED_LOCK_AGE = 10.0
 #: What :mod:`tinytorch_core.fileio` names its temp files (``.<target>.<random>.tmp`` / ``.part``).
 TEMP_PATTERNS = (".*.tmp", ".*.part")
 
@@ -82,6 +85,11 @@ class RunLock:
         return data if isinstance(data, dict) else {}
 
     def _stale(self, holder: dict[str, object]) -> bool:
+        if not holder:  # empty or garbled: a writer killed between creating and filling it, once it is old
+            try:
+                return time.time() - self.path.stat().st_mtime > GARBLED_LOCK_AGE
+            except FileNotFoundError:
+                return True
         pid = holder.get("pid")
         if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or isinstance(pid, bool):
             return False
@@ -136,6 +144,8 @@ def cut_metrics(path: Path, step: int) -> int:
     records were dropped. The file is rewritten atomically; a missing file is left missing."""
     from tinytorch_core.fileio import atomic_write_text
 
+    if path.is_dir() and not path.is_symlink():
+        raise RunDirectoryError(f"{path} is a directory, not a metrics log: remove it, or use another run directory")
     try:
         fd = open_no_follow(path, os.O_RDONLY)
     except FileNotFoundError:
