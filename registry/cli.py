@@ -365,8 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = str(exc)
         else:
             message = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
+        code = EXIT_USER_ERROR if isinstance(exc, RegistryError) else 1
+        group = sys.modules.get("tinytorch_core.distributed.group")
+        if group is not None and group.world_size() > 1:  # name the rank, and end the other ranks too
+            group.fail(f"tinytorch: error: {group.describe_rank()}{message}", code)
         print(f"tinytorch: error: {message}", file=sys.stderr)
-        return EXIT_USER_ERROR if isinstance(exc, RegistryError) else 1
+        return code
 
 
 if __name__ == "__main__":

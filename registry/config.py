@@ -61,6 +61,7 @@ TRAIN_KEYS: dict[str, TypeSpec] = {
     "progress": bool,
     "log_every": int,
     "shuffle": bool,
+    "distributed": bool,
 }
 
 OUTPUT_KEYS: dict[str, TypeSpec] = {"dir": str}

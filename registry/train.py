@@ -25,6 +25,7 @@ import numpy as np
 
 from registry.components import Component
 from registry.config import Config, check_kwargs, check_type, display_path
+from registry.data_parallel import data_parallel_for
 from registry.errors import CommandError, ComponentNotFoundError, ConfigError, RegistryError, did_you_mean
 from registry.manager import PluginManager
 from registry.observers import Observers
@@ -254,6 +255,9 @@ def train_from_config(
     if steps is None and epochs is None:
         raise ConfigError(f"{where} needs steps = N (optimizer steps to take)")
     check_train_values(config)
+    batch_size = int(train.get("batch_size", DEFAULT_BATCH_SIZE))
+    # Early, so that under mpiexec any later error on one rank ends every rank (registry.cli.main).
+    parallel = data_parallel_for(train, where, batch_size)  # None unless launched by mpiexec
     seed = int(train.get("seed", 0))
     manual_seed(seed)
 
@@ -276,7 +280,7 @@ def train_from_config(
         from tinytorch_core.optim import WarmupCosineLR
 
         warmup = int(train.get("warmup_steps", 0))
-        if total >= 1 and warmup >= total:
+        if total >= 1 and warmup >= total and (parallel is None or parallel.is_main):
             # A short run of a long config (--set train.steps=50): warm up over all but the last step.
             print(f"note: {where} warmup_steps={warmup} is not below steps={total}; "
                   f"warming up over {total - 1} steps", file=sys.stderr)
@@ -284,12 +288,14 @@ def train_from_config(
         scheduler = WarmupCosineLR(optimizer, warmup_steps=warmup, total_steps=total,
                                    min_lr=float(train.get("min_lr", 0.0)))
 
-    batch_size = int(train.get("batch_size", DEFAULT_BATCH_SIZE))
-    train_loader = DataLoader(splits.train, batch_size=batch_size, shuffle=bool(train.get("shuffle", True)),
-                              drop_last=len(splits.train) > batch_size, seed=seed)
+    train_loader: Any = DataLoader(splits.train, batch_size=batch_size, shuffle=bool(train.get("shuffle", True)),
+                                   drop_last=len(splits.train) > batch_size, seed=seed)
     eval_batches = int(train.get("eval_batches", DEFAULT_EVAL_BATCHES))
-    val_loader = None if splits.val is None else DataLoader(
+    val_loader: Any = None if splits.val is None else DataLoader(
         _evaluation_sample(splits.val, eval_batches * batch_size, seed), batch_size=batch_size)
+    if parallel is not None:  # each rank takes its share of every global batch
+        train_loader = parallel.shard(train_loader)
+        val_loader = None if val_loader is None else parallel.shard(val_loader, even=False)
 
     loss_fn = model_component.meta.get("loss_fn")
     trainer = Trainer(
@@ -302,24 +308,34 @@ def train_from_config(
         eval_every=train.get("eval_every"),
         eval_batches=eval_batches,
         checkpoint_every=train.get("checkpoint_every"),
-        callbacks=[HookCallback(manager, config.data), *_callbacks(config, manager)],
+        # Plugin hooks and [train] callbacks (samples, accuracy, TensorBoard) run on rank 0 only; the
+        # Trainer shares a stop_training they set with every rank.
+        callbacks=[HookCallback(manager, config.data), *_callbacks(config, manager)]
+        if parallel is None or parallel.is_main else [],
         progress=progress and bool(train.get("progress", True)),
         log_every=int(train.get("log_every", 100)),
+        distributed=parallel,
     )
-    plan = plan_run(config, run_dir or run_directory(config), resume=resume, overwrite=overwrite)
+    # Only rank 0 of a data-parallel run chooses, locks and writes the run directory.
+    main = parallel is None or parallel.is_main
+    plan = plan_run(config, run_dir or run_directory(config), resume=resume, overwrite=overwrite) if main else None
     try:
-        if plan.note:
+        if plan is not None and plan.note:
             print(f"note: {plan.note}", file=sys.stderr)
-        trainer.run_dir = directory = plan.directory
+        directory = plan.directory if plan is not None else (resume or run_dir or run_directory(config))
+        if plan is not None:
+            trainer.run_dir = directory
         trainer.resume_hint = f"tinytorch train {config.name} --resume {display_path(directory)}"
         if resume is not None:
             _resume_trainer(trainer, directory, train_loader)
             if total is not None and trainer.step >= total:  # training again would only log the end twice
-                print(f"note: {display_path(directory)} already reached step {trainer.step} of {total};"
-                      f" nothing to train: raise train.steps (e.g. --set train.steps={2 * total}) to continue it",
-                      file=sys.stderr)
+                if main:
+                    print(f"note: {display_path(directory)} already reached step {trainer.step} of {total};"
+                          f" nothing to train: raise train.steps (e.g. --set train.steps={2 * total}) to continue"
+                          " it", file=sys.stderr)
                 return TrainResult(History(steps=trainer.step), directory, None, None)
-        _save_config_copy(config, directory, keep_toml=resume is not None)
+        if plan is not None:
+            _save_config_copy(config, directory, keep_toml=resume is not None)
         try:
             history = trainer.fit(train_loader, val_loader, max_steps=total, epochs=epochs)
         except TrainingDivergedError as exc:
@@ -330,7 +346,8 @@ def train_from_config(
             raise CommandError(f"{exc}: the disk is full; free some space (or set [output] dir on another disk),"
                                f" then continue with {trainer.resume_hint}") from exc
     finally:
-        plan.release()
+        if plan is not None:
+            plan.release()
     tail = history.train_loss[-10:]
     return TrainResult(
         history=history,
@@ -338,6 +355,11 @@ def train_from_config(
         final_train_loss=sum(tail) / len(tail) if tail else None,
         final_val_loss=history.val_loss[-1][1] if history.val_loss else None,
     )
+
+
+def _rank() -> int:
+    group = sys.modules.get("tinytorch_core.distributed.group")
+    return int(group.rank()) if group is not None else 0
 
 
 def _resume_trainer(trainer: Trainer, directory: Path, train_loader: Any) -> None:
@@ -380,6 +402,8 @@ def run_train(args: argparse.Namespace, manager: PluginManager, config: Config) 
     result = train_from_config(config, manager, resume=resume, progress=not args.no_progress,
                                overwrite=bool(getattr(args, "overwrite", False)))
     wall = time.perf_counter() - started
+    if _rank() != 0:  # in a data-parallel run rank 0 reports for all
+        return 0
     parts = [f"steps {result.history.steps}"]
     if result.final_train_loss is not None:
         parts.append(f"final train loss {result.final_train_loss:.4f}")

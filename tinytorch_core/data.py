@@ -165,6 +165,17 @@ class DataLoader:
         return self.rng.permutation(n)
 
     def __iter__(self) -> Iterator[Batch]:
+        for indices in self.batch_indices():
+            yield self.fetch(indices)
+
+    def fetch(self, indices: Array) -> Batch:
+        """The batch of the dataset's samples at ``indices`` (through ``collate_fn`` when one was given)."""
+        if self.collate_fn is not None:
+            return self.collate_fn([self.dataset[int(i)] for i in indices])
+        return fetch_batch(self.dataset, indices)
+
+    def batch_indices(self) -> Iterator[Array]:
+        """One epoch of batches as sample indices, advancing the loader's position as :meth:`__iter__` does."""
         # Each iteration starts a new epoch (as in PyTorch) unless load_state_dict() asked to resume mid-epoch.
         if not self._resume_pending:
             self._order = None
@@ -179,10 +190,7 @@ class DataLoader:
             start = self._position * self.batch_size
             idx = order[start : start + self.batch_size]
             self._position += 1
-            if self.collate_fn is not None:
-                yield self.collate_fn([self.dataset[int(i)] for i in idx])
-            else:
-                yield fetch_batch(self.dataset, idx)
+            yield idx
         self.epoch += 1
         self._position = 0
         self._order = None

@@ -25,7 +25,9 @@ class Metric:
     """Accumulates a statistic over batches; ``reset`` starts again, ``compute`` gives the value.
 
     Subclasses set ``name`` (logged as ``val_<name>``), ``higher_is_better`` and implement
-    ``update(outputs, targets)``; the default ``compute`` is ``total / count``.
+    ``update(outputs, targets)``; the default ``compute`` is ``total / count``. A data-parallel
+    evaluation (``tinytorch_core.distributed``) sums ``total`` and ``count`` over the ranks before
+    ``compute``, so a metric should keep its state in those two.
     """
 
     name: str = "metric"

@@ -129,6 +129,24 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad[...] = 0
 
+    def flat_grads(self) -> list[Array]:
+        """Each group's gradients gathered into the group's one flat buffer, in group order.
+
+        For whole-buffer collectives (``tinytorch_core.distributed.allreduce_gradients``): afterwards
+        every ``p.grad`` is a view of its buffer, so changing a buffer in place changes what
+        :meth:`step` and gradient clipping see. A parameter without a gradient keeps ``grad=None``
+        and its part of the buffer is zeroed.
+        """
+        for flat in self._flats:
+            for i, (p, view) in enumerate(zip(flat.params, flat.grad_views)):
+                if p.grad is None:
+                    view[...] = 0
+                elif p.grad is not view:
+                    flat.check_grad(i, p.grad)
+                    view[...] = p.grad.reshape(view.shape)
+                    p.grad = view
+        return [flat.grad for flat in self._flats]
+
     def step(self) -> None:
         """Update every parameter that has a gradient."""
         for group, flat, state in zip(self.param_groups, self._flats, self._state):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tinytorch_core.training.trainer import Trainer
@@ -19,6 +19,11 @@ class Callback:
 
     def on_train_start(self, trainer: Trainer) -> None:
         """Called once at the start of ``fit`` (after a resume has restored the step)."""
+
+    def on_before_optimizer_step(self, trainer: Trainer, optimizer: Any) -> None:
+        """Called once per optimizer step after backward (and gradient accumulation), before gradient
+        clipping and ``optimizer.step()``: the place to read or change gradients, e.g. to average them
+        over data-parallel ranks (``tinytorch_core.distributed.DataParallel``)."""
 
     def on_step_end(self, trainer: Trainer, step: int, loss: float) -> None:
         """Called after every optimizer step with that step's mean training loss."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,13 +48,18 @@ def evaluate_batches(
     loader: Iterable[Any],
     max_batches: int | None = None,
     metrics: Sequence[Metric] = (),
+    reduce: Callable[[Sequence[float]], list[float]] | None = None,
 ) -> dict[str, float]:
-    """``{"val_loss": mean loss weighted by batch size, "val_<name>": metric, ...}`` in eval mode; train mode is restored."""
+    """``{"val_loss": mean loss weighted by batch size, "val_<name>": metric, ...}`` in eval mode; train mode is restored.
+
+    ``reduce`` sums values over data-parallel ranks (each evaluated its share of the batches): the
+    loss sum, the row count and each metric's ``total`` and ``count`` are summed before dividing.
+    """
     for metric in metrics:
         metric.reset()
     was_training = model.training
     model.eval()
-    total, weight = 0.0, 0
+    total, weight = 0.0, 0.0
     try:
         with no_grad():
             for index, batch in enumerate(loader):
@@ -65,6 +70,11 @@ def evaluate_batches(
                 weight += rows
     finally:
         model.train(was_training)
+    if reduce is not None:
+        summed = reduce([total, weight, *(x for m in metrics for x in (m.total, m.count))])
+        total, weight = summed[0], summed[1]
+        for i, metric in enumerate(metrics):
+            metric.total, metric.count = summed[2 + 2 * i], int(summed[3 + 2 * i])
     if weight == 0:
         raise ValueError("Trainer.evaluate: the loader yielded no batches")
     results = {"val_loss": total / weight}

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from tinytorch_core.training.run_files import cut_metrics
 from tinytorch_core.training.evaluation import checked_loss, evaluate_batches
 from tinytorch_core.training.steps import LossFn, StepFn, supervised_step
 
+if TYPE_CHECKING:
+    from tinytorch_core.distributed import DataParallel
 
 CHECKPOINT_NAME = "last.safetensors"
 _END = object()  # marks the end of the batch stream (a batch itself may be any object)
@@ -112,7 +114,9 @@ class Trainer:
     ``run_dir/checkpoints/last.safetensors`` is written every ``checkpoint_every`` steps and at the end,
     and one JSON line per step goes to ``run_dir/metrics.jsonl``. Each :class:`~tinytorch_core.metrics.Metric`
     in ``metrics`` is computed on the validation batches at every evaluation and reported as ``val_<name>``
-    beside ``val_loss`` (in the log, the progress line, ``history.val_metrics`` and ``on_eval_end``).
+    beside ``val_loss`` (in the log, the progress line, ``history.val_metrics`` and ``on_eval_end``). With
+    ``distributed`` (a :class:`~tinytorch_core.distributed.DataParallel`) every rank trains on its shard of
+    each batch and only rank 0 writes files and progress (see docs/distributed.md).
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class Trainer:
         progress: bool = True,
         log_every: int | None = 100,
         metrics: Iterable[Metric] = (),
+        distributed: DataParallel | None = None,
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a tinytorch_core.nn.Module, got {type(model).__name__}")
@@ -172,6 +177,12 @@ class Trainer:
         self.history = History()
         #: How the Ctrl-C message says to resume (a CLI sets its own command line here).
         self.resume_hint: str | None = None
+        # --- data parallel (tinytorch_core.distributed): gradients averaged first, files on rank 0 only
+        self.distributed = distributed
+        if distributed is not None:
+            self.callbacks.insert(0, distributed)
+            if not distributed.is_main:
+                self.run_dir, self.progress, self.log_every = None, False, None
 
     # ----------------------------------------------------------------------------- public API
 
@@ -228,6 +239,8 @@ class Trainer:
                         loss = self._optimizer_step(batches)
                     if loss is None:
                         break
+                    if self.distributed is not None:
+                        loss = self.distributed.mean(loss)
                     self.step += 1
                     if self.scheduler is not None:
                         self.scheduler.step()
@@ -246,6 +259,8 @@ class Trainer:
                     if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.run_dir is not None:
                         self._save_if_finite(train_loader)
                         last_checkpoint_step = self.step
+                    if self.distributed is not None:  # a callback on rank 0 may stop every rank
+                        self.stop_training = self.distributed.any(self.stop_training)
                 if val_loader is not None and (not history.val_loss or history.val_loss[-1][0] != self.step):
                     results = self._evaluate_and_report(val_loader, display)
                     if metrics is not None:
@@ -276,7 +291,8 @@ class Trainer:
         :func:`~tinytorch_core.training.evaluation.evaluate_batches`)."""
         _positive("max_batches", max_batches)
         chosen = self.metrics if metrics is None else list(metrics)
-        return evaluate_batches(self.model, self.step_fn, self.loss_fn, loader, max_batches, chosen)
+        reduce = self.distributed.sum_floats if self.distributed is not None else None
+        return evaluate_batches(self.model, self.step_fn, self.loss_fn, loader, max_batches, chosen, reduce)
 
     def save_checkpoint(self, train_loader: object = None, path: str | os.PathLike[str] | None = None) -> Path:
         """Atomically save model, optimizer, scheduler, step, epoch, RNG and (stateful) loader position."""
@@ -359,6 +375,8 @@ class Trainer:
             for p in self.model.parameters():
                 if p.grad is not None:
                     p.grad *= k / count
+        for callback in self.callbacks:  # e.g. DataParallel averages gradients here, before clipping
+            callback.on_before_optimizer_step(self, self.optimizer)
         if self.grad_clip is not None:
             from tinytorch_core.optim import clip_grad_norm_
 
