@@ -49,6 +49,12 @@ def normalize_kind(kind: str) -> str:
     raise ConfigError(f"unknown component kind {kind!r}{did_you_mean(key, KINDS)}; kinds are: {', '.join(KINDS)}")
 
 
+def split_name(name: str) -> tuple[str | None, str]:
+    """``"vision:simple_cnn"`` -> ``("vision", "simple_cnn")``; a bare name has no owner (``None``)."""
+    owner, sep, bare = name.partition(":")
+    return (owner.strip(), bare.strip()) if sep else (None, name)
+
+
 @dataclass(frozen=True)
 class Component:
     """One registered component: what it is, who registered it, and its metadata."""
@@ -76,11 +82,23 @@ class ComponentRegistry:
         self._by_kind[normalize_kind(component.kind)][component.name] = component
 
     def get(self, kind: str, name: str) -> Component:
-        """The component registered as ``name`` for ``kind``; a helpful error when there is none."""
+        """The component registered as ``name`` for ``kind``; a helpful error when there is none.
+
+        ``name`` may be qualified by its plugin, ``"vision:simple_cnn"``: then it must be that plugin's.
+        """
         kind = normalize_kind(kind)
-        found = self._by_kind[kind].get(name)
+        owner, bare = split_name(name)
+        found = self._by_kind[kind].get(bare)
+        if found is not None and owner is not None and found.plugin != owner:
+            mine = [n for n, c in self._by_kind[kind].items() if c.plugin == owner]
+            raise ComponentNotFoundError(
+                f"no {kind[:-1] if kind != 'modalities' else 'modality'} {bare!r} is registered by plugin {owner!r}"
+                f" (plugin {found.plugin!r} registers it: use {found.plugin}:{bare}); {owner} registers"
+                f" {kind}: {names_list(mine)}"
+            )
         if found is None:
             available = self._by_kind[kind]
+            name = bare
             raise ComponentNotFoundError(
                 f"no {kind[:-1] if kind != 'modalities' else 'modality'} named {name!r} is registered"
                 f"{did_you_mean(name, available)}; available {kind}: {names_list(available)}"

@@ -5,6 +5,8 @@ Checks, each reported as a :class:`Failure` (an empty list means the plugin conf
 - entry point: it resolves, and its name matches the distribution (``NAME`` or ``tinytorch-NAME``)
   so users can enable and disable it by either name;
 - hooks: every hookimpl validates (names, arguments, no defaults) and the registration hooks run;
+- requirements: the installed plugins it declares in ``tinytorch_requires`` load first (only its own
+  components are checked);
 - clashes: none of its component names clash with the other installed plugins';
 - modules: forward on ``sample_input``, float64 finite-difference gradient check, ``state_dict`` round trip;
 - datasets: batches from ``sample_config`` have one consistent schema (train and val) and are
@@ -99,6 +101,10 @@ def check_plugin_object(plugin: object, name: str, *, installed_name: str | None
     """The checks that need only the plugin object (and, for clashes, the other installed plugins)."""
     manager = _isolated_manager()
     try:
+        _register_requirements(manager, plugin, name)
+    except Exception as exc:  # a required plugin that does not load: report, do not crash
+        return [Failure("requirements", name, f"a required plugin does not load: {_describe(exc)}")]
+    try:
         manager.register(plugin, name=name)
     except PluginError as exc:
         return [Failure("hooks", name, str(exc))]
@@ -112,12 +118,29 @@ def check_plugin_object(plugin: object, name: str, *, installed_name: str | None
         "modalities": check_modality,
     }
     for kind, check in checks.items():
-        for component in manager.list(kind):
+        for component in (c for c in manager.list(kind) if c.plugin == name):
             try:
                 failures.extend(check(component))
             except Exception as exc:  # a check must report, never crash the run
                 failures.append(Failure(kind, component.name, f"check crashed: {_describe(exc)}"))
     return failures
+
+
+def _register_requirements(manager: Any, plugin: object, name: str) -> None:
+    """Register the installed plugins ``plugin`` requires (and theirs), required ones first."""
+    from registry.dependencies import read_requires
+
+    try:
+        requirements = read_requires(plugin, name)
+    except ValueError:
+        return  # the hooks check reports the malformed declaration
+    installed = {p.name: p for p in discovery.discover()}
+    for requirement in requirements:
+        if requirement.name in manager.plugins or requirement.name not in installed:
+            continue  # missing ones: the hooks check reports them
+        required = installed[requirement.name].load()
+        _register_requirements(manager, required, requirement.name)
+        manager.register(required, name=requirement.name)
 
 
 def _check_clashes(plugin: object, name: str, installed_name: str | None) -> list[Failure]:

@@ -104,12 +104,21 @@ class DuplicateComponentError(PluginError):
     """Two plugins registered the same component name for the same kind."""
 
 
+class DependencyError(PluginError):
+    """A plugin's ``tinytorch_requires`` cannot be met: a required plugin is missing, disabled,
+    broken or too old, the declaration is malformed, or plugins require each other in a cycle."""
+
+
 class ComponentNotFoundError(RegistryError, KeyError):
     """``get(kind, name)`` found nothing; the message lists the available names."""
 
     def __str__(self) -> str:
         # KeyError would repr() the message (quotes and escaped newlines); show it as written.
         return str(self.args[0]) if self.args else ""
+
+
+class UndeclaredPluginError(ComponentNotFoundError):
+    """A plugin looked up a component of a plugin it does not name in ``tinytorch_requires``."""
 
 
 class ConfigError(RegistryError, ValueError):

@@ -25,7 +25,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def plugins_table(manager: PluginManager) -> str:
-    """One row per plugin (name, version, source, status, hooks, counts), reasons underneath."""
+    """One row per plugin (name, version, source, status, requirements both ways, hooks, counts),
+    reasons underneath (``captioning: disabled: requires vision (...)``)."""
     infos = list(manager.iter_plugins())
     if not infos:
         return "no plugins installed (entry-point group 'tinytorch.plugins') or enabled"
@@ -35,12 +36,14 @@ def plugins_table(manager: PluginManager) -> str:
             info.version or "-",
             info.source,
             info.status,
+            ", ".join(info.requires) or "-",
+            ", ".join(manager.required_by(info.name)) or "-",
             ", ".join(_short_hook(h) for h in info.hooks) or "-",
             ", ".join(f"{kind}={n}" for kind, n in info.counts.items()) or "-",
         ]
         for info in infos
     ]
-    lines = _table(["NAME", "VERSION", "SOURCE", "STATUS", "HOOKS", "REGISTERED"], rows)
+    lines = _table(["NAME", "VERSION", "SOURCE", "STATUS", "REQUIRES", "REQUIRED BY", "HOOKS", "REGISTERED"], rows)
     notes = [info for info in infos if info.status != "enabled" and info.reason]
     if notes:
         lines.append("")
@@ -52,11 +55,11 @@ def plugins_table(manager: PluginManager) -> str:
 
 
 def plugins_json(manager: PluginManager) -> str:
-    """``{"config": path|null, "strict": bool, "plugins": [PluginInfo.to_dict(), ...]}``."""
+    """``{"config": path|null, "strict": bool, "plugins": [PluginInfo.to_dict() + required_by, ...]}``."""
     payload = {
         "config": str(manager.config.path) if manager.config.path is not None else None,
         "strict": manager.strict,
-        "plugins": [info.to_dict() for info in manager.iter_plugins()],
+        "plugins": [{**info.to_dict(), "required_by": manager.required_by(info.name)} for info in manager.iter_plugins()],
     }
     return json.dumps(payload, indent=2)
 

@@ -4,51 +4,43 @@ It discovers plugins through entry points, imports only the enabled ones, valida
 implementations (misspelled hook names, arguments not in the spec, default-valued arguments that
 pluggy would silently never pass - pluggy #442), calls each plugin's registration hooks with a
 ``register`` callback bound to that plugin, and records every plugin's fate (enabled, disabled,
-failed with the reason) for ``tinytorch plugins``.
+failed with the reason) for ``tinytorch plugins``. Importing lives in :mod:`registry.loading`, hook
+checks in :mod:`registry.hookcheck`, requirements and the component lookup in :mod:`registry.dependencies`.
 """
 
 from __future__ import annotations
 
 import builtins
-
-import importlib
-import importlib.util
-import inspect
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pluggy
 
 import tinytorch_core.hookspecs as hookspecs
-from registry.components import KINDS, Component, ComponentRegistry, hook_for_kind, normalize_kind
-from registry.config import Config, ConfigSchemaRegistry, display_path, validate_config
+from registry import dependencies
 from registry import discovery as discovery_module
-from registry.discovery import InstalledPlugin, Source
+from registry.components import KINDS, Component, ComponentRegistry, hook_for_kind, normalize_kind
+from registry.config import Config, ConfigSchemaRegistry, validate_config
+from registry.discovery import InstalledPlugin
 from registry.errors import (
-    DuplicateComponentError,
+    DependencyError,
     HookValidationError,
     PluginError,
-    PluginImportError,
-    PluginNotInstalledError,
-    PluginVersionError,
     RegistrationError,
     RegistryError,
     did_you_mean,
-    names_list,
-    nearest,
 )
+from registry.hookcheck import validate_hooks
+from registry.loading import PluginInfo, Status, fail, import_local, import_selected
 from registry.observers import describe_exception
 from registry.ownership import load_order, resolve_conflict
-from registry.selection import Selection, select_plugins
+from registry.selection import select_plugins
 from registry.tracing import install_tracer, trace_direct_call, trace_requested
-from registry.versions import satisfies
 
-Status = Literal["enabled", "disabled", "failed"]
+__all__ = ["PluginInfo", "PluginManager", "PluginSkippedWarning", "Status", "print_failure_warnings"]
 
 #: Subcommands the ``tinytorch`` CLI defines itself; plugins cannot take these names.
 RESERVED_COMMANDS: frozenset[str] = frozenset({"plugins", "components", "train", "new-plugin", "report", "help"})
@@ -58,39 +50,6 @@ SCHEMA_HOOK = "tinytorch_add_config_schema"
 
 class PluginSkippedWarning(UserWarning):
     """A broken plugin was skipped because ``strict = false``."""
-
-
-@dataclass
-class PluginInfo:
-    """Everything ``tinytorch plugins`` shows about one plugin."""
-
-    name: str
-    source: Source | Literal["not installed"]
-    status: Status
-    distribution: str | None = None
-    version: str | None = None
-    enabled_by: str | None = None
-    target: str | None = None
-    reason: str | None = None
-    error: PluginError | None = None
-    hooks: builtins.list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    plugin: object | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (no live objects)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "distribution": self.distribution,
-            "source": self.source,
-            "status": self.status,
-            "reason": self.reason,
-            "enabled_by": self.enabled_by,
-            "module": self.target,
-            "hooks": list(self.hooks),
-            "registered": dict(self.counts),
-        }
 
 
 class CommandCollector:
@@ -115,18 +74,10 @@ class CommandCollector:
             raise TypeError(f"command {name!r}: run must be callable, got {type(run).__name__}")
         if arguments is not None and not callable(arguments):
             raise TypeError(f"command {name!r}: arguments must be callable(parser), got {type(arguments).__name__}")
+        bound = dependencies.bind_components(run, self._manager.lookup_for(self._plugin))
         self._manager._add_component(
-            Component("commands", name, run, self._plugin, help, {"arguments": arguments}), self._plugin
+            Component("commands", name, bound, self._plugin, help, {"arguments": arguments}), self._plugin
         )
-
-
-def _required_args(function: Callable[..., Any]) -> tuple[list[str], list[str]]:
-    """(arguments pluggy passes, arguments with defaults that pluggy never passes)."""
-    params = inspect.signature(function).parameters.values()
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    passed = [p.name for p in positional if p.default is inspect.Parameter.empty]
-    defaulted = [p.name for p in positional if p.default is not inspect.Parameter.empty]
-    return passed, defaulted
 
 
 class PluginManager:
@@ -177,7 +128,7 @@ class PluginManager:
 
     def raise_for_failures(self) -> None:
         """Raise the first failure's error (chained to its cause) when any plugin failed."""
-        for info in self.failures():
+        for info in sorted(self.failures(), key=lambda i: isinstance(i.error, DependencyError)):
             if info.error is not None:
                 raise info.error
             raise RegistryError(f"plugin {info.name!r} failed: {info.reason}")
@@ -213,10 +164,14 @@ class PluginManager:
         by_name: dict[str, list[InstalledPlugin]] = {}
         for plugin in installed:
             by_name.setdefault(plugin.name, []).append(plugin)
+        pending: builtins.list[tuple[PluginInfo, object | None]] = []
         for name in load_order(result.selections, by_name):  # built-ins first: they own their names
-            self._load_one(result.selections[name], by_name.get(name, []), sorted(by_name))
+            pending.append(import_selected(result.selections[name], by_name.get(name, []), sorted(by_name)))
         for spec in settings.local:
-            self._load_local(spec, self.config.where("plugins", "local"))
+            pending.append(import_local(spec, self.config.where("plugins", "local"), self.config.base_dir()))
+        for info, _ in pending:
+            self.plugins[info.name] = info
+        self._activate_in_order([(info, plugin) for info, plugin in pending if plugin is not None])
         self._check_pending()
         failures = self.failures()
         if failures and (self.strict if raise_on_failure is None else raise_on_failure):
@@ -226,112 +181,31 @@ class PluginManager:
             for info in failures:
                 warnings.warn(f"{info.reason} (skipped: strict = false)", PluginSkippedWarning, stacklevel=2)
 
-    def _load_one(self, selection: Selection, candidates: builtins.list[InstalledPlugin], installed_names: builtins.list[str]) -> None:
-        """Import and activate one selected plugin, recording the failure instead of raising."""
-        name = selection.name
-        if not selection.enabled:
-            first = candidates[0] if candidates else None
-            self.plugins[name] = PluginInfo(
-                name,
-                first.source if first else "not installed",
-                "disabled",
-                first.distribution if first else None,
-                first.version if first else None,
-                enabled_by=selection.origin,
-                target=first.target if first else None,
-                reason=f"disabled by {selection.origin}",
-            )
-            return
-        if not candidates:
-            error: PluginError = PluginNotInstalledError(
-                "is enabled but not installed",
-                plugin=name,
-                enabled_by=selection.origin,
-                fix=f"pip install tinytorch-{name} (or its actual distribution name), or remove {name!r} from"
-                f" {selection.origin}; installed plugins: {names_list(installed_names)}"
-                f"{did_you_mean(name, installed_names)}",
-            )
-            self.plugins[name] = PluginInfo(name, "not installed", "failed", enabled_by=selection.origin,
-                                            reason=str(error), error=error)
-            return
-        chosen = candidates[0]
-        info = PluginInfo(name, chosen.source, "enabled", chosen.distribution, chosen.version,
-                          enabled_by=selection.origin, target=chosen.target)
-        self.plugins[name] = info
-        if len(candidates) > 1:
-            dists = ", ".join(f"{c.distribution} {c.version}" for c in candidates)
-            self._fail(info, RegistrationError(
-                f"is declared by more than one installed distribution ({dists})",
-                plugin=name, distribution=chosen.distribution, version=chosen.version, enabled_by=selection.origin,
-                fix="uninstall all but one of them",
-            ))
-            return
-        requirement = selection.requirement
-        if requirement is not None and requirement.specifier and chosen.version is not None:
-            if not satisfies(chosen.version, requirement.specifier):
-                self._fail(info, PluginVersionError(
-                    f"version {chosen.version} does not satisfy {requirement}",
-                    plugin=name, distribution=chosen.distribution, version=chosen.version, enabled_by=selection.origin,
-                    fix=f"pip install -U '{chosen.distribution}{requirement.specifier}', or change the specifier in"
-                    f" {selection.origin}",
-                ))
-                return
-        try:
-            plugin = chosen.load()
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # third-party code: even sys.exit() is its failure
-            self._fail(info, PluginImportError(
-                f"failed to import {chosen.target}: {describe_exception(exc)}",
-                plugin=name, distribution=chosen.distribution, version=chosen.version, enabled_by=selection.origin,
-                fix=f"fix or reinstall {chosen.distribution}, or disable it: -p no:{name},"
-                f" TINYTORCH_PLUGINS, or [plugins] disable = [\"{name}\"] in your tinytorch.toml"
-                " (run with --debug for the original traceback)",
-            ), cause=exc)
-            return
-        self._activate_recording(plugin, info)
-
-    def _load_local(self, spec: str, origin: str) -> None:
-        """Load ``[plugins] local`` entry ``spec``: a ``.py`` path (relative to the config) or a dotted module."""
-        is_path = spec.endswith(".py") or "/" in spec or os.sep in spec
-        name = Path(spec).stem if is_path else spec.rsplit(".", 1)[-1]
-        info = PluginInfo(name, "local", "enabled", enabled_by=origin, target=spec,
-                          version=None)
-        self.plugins[name] = info
-        try:
-            if is_path:
-                path = Path(spec)
-                if not path.is_absolute():
-                    path = self.config.base_dir() / path
-                if not path.is_file():
-                    raise FileNotFoundError(f"no such file: {display_path(path)}")
-                module_spec = importlib.util.spec_from_file_location(f"tinytorch_local_{name}", path)
-                if module_spec is None or module_spec.loader is None:
-                    raise ImportError(f"cannot import {display_path(path)}")
-                module = importlib.util.module_from_spec(module_spec)
-                module_spec.loader.exec_module(module)
-                plugin: object = module
-            else:
-                plugin = importlib.import_module(spec)
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # any import-time failure of user code
-            self._fail(info, PluginImportError(
-                f"failed to import {spec}: {describe_exception(exc)}", plugin=name, enabled_by=origin, local=True,
-                fix=f"fix the module or remove it from {origin} (run with --debug for the original traceback)",
-            ), cause=exc)
-            return
-        info.version = getattr(plugin, "__version__", None)
-        self._activate_recording(plugin, info)
-
     def _fail(self, info: PluginInfo, error: PluginError, cause: BaseException | None = None) -> None:
-        if cause is not None:
-            error.__cause__ = cause
-        info.status = "failed"
-        info.error = error
-        info.reason = str(error)
+        fail(info, error, cause)
 
-    def _activate_recording(self, plugin: object, info: PluginInfo) -> None:
-        try:
-            self._activate(plugin, info)
-        except PluginError as error:
-            self._fail(info, error)
+    def _activate_in_order(self, pending: builtins.list[tuple[PluginInfo, object]]) -> None:
+        """Activate required plugins first; unmet requirements fail (strict) or disable (lenient)."""
+        for info, plugin, unmet in dependencies.in_order(pending, self.plugins):
+            if unmet is None:
+                try:
+                    self._activate(plugin, info)
+                except PluginError as error:
+                    fail(info, error)
+            elif self.strict or unmet.broken:
+                fail(info, unmet.error(info))
+            else:
+                info.status, info.reason = "disabled", unmet.reason
+                self.warnings.append(f"plugin {info.name!r} is disabled: {unmet.reason}")
+
+    def lookup_for(self, name: str) -> dependencies.ComponentLookup:
+        """The ``Components`` lookup of plugin ``name``: its own components and its requirements'."""
+        info = self.plugins[name]
+        return dependencies.ComponentLookup(self.components, name, info.requires, info.target)
+
+    def required_by(self, name: str) -> builtins.list[str]:
+        """The plugins that declare plugin ``name`` in their ``tinytorch_requires``."""
+        return dependencies.required_by(name, self.plugins)
 
     # ------------------------------------------------------------ registration
     def register(self, plugin: object, name: str | None = None) -> PluginInfo:
@@ -347,6 +221,9 @@ class PluginManager:
                           version=getattr(plugin, "__version__", None), target=getattr(plugin, "__name__", None))
         self.plugins[plugin_name] = info
         try:
+            for _, _, unmet in dependencies.in_order([(info, plugin)], self.plugins):
+                if unmet is not None:
+                    raise unmet.error(info)
             self._activate(plugin, info)
         except PluginError:
             del self.plugins[plugin_name]
@@ -370,54 +247,9 @@ class PluginManager:
             "local": info.source == "local",
         }
 
-    def _validate_hooks(self, plugin: object, info: PluginInfo) -> None:
-        """Catch what pluggy misses or reports badly, before registering."""
-        disable_hint = f"or disable the plugin (-p no:{info.name})"
-        for attr in sorted(dir(plugin)):
-            if not attr.startswith("tinytorch_"):
-                continue
-            function = getattr(plugin, attr, None)
-            if not callable(function):
-                continue
-            opts = self.pm.parse_hookimpl_opts(plugin, attr)
-            hook_name = (opts.get("specname") or attr) if opts else attr
-            if hook_name not in self.hook_names:
-                close = nearest(hook_name, self.hook_names)
-                raise HookValidationError(
-                    f"defines {attr!r}, which is not a tinytorch hook",
-                    fix=(f"rename it to {close!r}" if close else "use one of the hooks in docs/plugins.md")
-                    + f", {disable_hint}",
-                    **self._error_kwargs(info),
-                )
-            if opts is None:
-                raise HookValidationError(
-                    f"defines {attr!r} without the @hookimpl marker, so it would never be called",
-                    fix="decorate it with @hookimpl (from tinytorch_core.hookspecs import hookimpl)",
-                    **self._error_kwargs(info),
-                )
-            spec = getattr(self.pm.hook, hook_name).spec
-            spec_args = list(spec.argnames) if spec is not None else []
-            passed, defaulted = _required_args(function)
-            for arg in passed:
-                if arg not in spec_args:
-                    close = nearest(arg, spec_args)
-                    raise HookValidationError(
-                        f"hook {hook_name} takes argument {arg!r}, which the hook does not provide"
-                        f" (it provides: {', '.join(spec_args) or 'nothing'})",
-                        fix=f"rename the argument to {close!r}" if close else f"remove the argument {arg!r}",
-                        **self._error_kwargs(info),
-                    )
-            if defaulted:
-                raise HookValidationError(
-                    f"hook {hook_name} gives argument(s) {', '.join(map(repr, defaulted))} a default value;"
-                    " pluggy never passes arguments with defaults (pluggy #442)",
-                    fix=f"remove the default from {', '.join(defaulted)}",
-                    **self._error_kwargs(info),
-                )
-
     def _activate(self, plugin: object, info: PluginInfo) -> None:
         """Validate, register with pluggy and run the registration hooks; all-or-nothing."""
-        self._validate_hooks(plugin, info)
+        validate_hooks(self.pm, self.hook_names, plugin, info.name, self._error_kwargs(info))
         try:
             self.pm.register(plugin, name=info.name)
         except pluggy.PluginValidationError as exc:
@@ -451,7 +283,7 @@ class PluginManager:
         others = [p for p in self.pm.get_plugins() if p is not plugin]
         caller = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
         argument: object = CommandCollector(self, info.name) if kind == "commands" else self._register_callback(kind, info.name)
-        kwargs = {"cli": argument} if kind == "commands" else {"register": argument}
+        kwargs = {"cli" if kind == "commands" else "register": argument, "components": self.lookup_for(info.name)}
         self._guarded(info, hook_name, lambda: caller(**kwargs))
 
     def _call_schema(self, plugin: object, info: PluginInfo) -> None:
@@ -476,12 +308,15 @@ class PluginManager:
             ) from exc
 
     def _register_callback(self, kind: str, plugin: str) -> hookspecs.Register:
+        lookup = self.lookup_for(plugin)
+
         def register(name: str, obj: Any, *, description: str = "", **meta: Any) -> None:
             if not isinstance(name, str) or not name.strip():
                 raise ValueError(f"register() needs a non-empty string name for a {kind} component, got {name!r}")
             if not isinstance(description, str):
                 raise TypeError(f"register({name!r}): description must be a string")
-            self._add_component(Component(kind, name, obj, plugin, description, dict(meta)), plugin)
+            bound = dependencies.bind_components(obj, lookup)
+            self._add_component(Component(kind, name, bound, plugin, description, dict(meta)), plugin)
 
         return register
 
@@ -503,7 +338,7 @@ class PluginManager:
             self.pm.unregister(exc.plugin)
             self.components.remove_plugin(name)
             self.schema.remove_plugin(name)
-            self._fail(info, HookValidationError(
+            fail(info, HookValidationError(
                 f"{exc}{did_you_mean(str(exc), self.hook_names)}", **self._error_kwargs(info)), cause=exc)
 
     # ------------------------------------------------------------------ helpers

@@ -46,3 +46,49 @@ def plugin_maker(
     finally:
         for module in created:
             sys.modules.pop(module, None)
+
+
+#: A plugin that builds on the real ``vision`` plugin: declares it, looks up ``vision:simple_cnn``
+#: at registration and calls it from a factory through the ``components`` lookup.
+NEEDS_VISION = '''
+import numpy as np
+from tinytorch_core import nn
+from tinytorch_core.hookspecs import hookimpl
+
+tinytorch_requires = ("vision",)
+SEEN = []
+
+
+class Scaled(nn.Module):
+    """The plugin's own module around a vision encoder: one own parameter."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+        self.scale = nn.Parameter(np.ones(1, dtype=np.float32))
+
+    def forward(self, x):
+        return self.encoder(x) * self.scale
+
+
+def _batch():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((4, 1, 16, 16)).astype(np.float32), np.array([0, 1, 2, 3])
+
+
+def tagger(components, num_classes=4, hidden=8):
+    encoder = components.get("models", "vision:simple_cnn")
+    return encoder(in_channels=1, num_classes=num_classes, image_size=16, channels=[2], hidden=hidden)
+
+
+@hookimpl
+def tinytorch_register_models(register, components):
+    SEEN.append(components.get("modules", "vision:conv2d"))
+    register("tagger", tagger, description="a vision CNN reached through the registry")
+
+
+@hookimpl
+def tinytorch_register_reuse_targets(register, components):
+    register("scaled_tagger", lambda: Scaled(tagger(components)), description="own wrapper around vision's CNN",
+             sample_batch=_batch)
+'''

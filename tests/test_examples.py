@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tinytorch-timeseries"
+CAPTIONING = Path(__file__).resolve().parent.parent / "examples" / "tinytorch-captioning"
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +122,53 @@ def test_third_party_example_installs_is_listed_conforms_and_trains(venv: Venv) 
     reports = payload if isinstance(payload, list) else payload.get("reports", [payload])
     measured = {r["plugin"]: r for r in reports}
     assert {"language", "vision", "timeseries"} <= set(measured)
-    assert 0.0 < measured["timeseries"]["headline"]["percent"] <= 100.0
+    assert 0.0 < measured["timeseries"]["headline"]["reused_percent"] <= 100.0
+
+
+def test_captioning_example_builds_on_vision_and_language_installs_conforms_trains_and_captions(venv: Venv) -> None:
+    source = venv.root / "tinytorch-captioning"
+    shutil.copytree(CAPTIONING, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "runs"))
+    venv.pip_install(source)
+
+    listed = venv.tinytorch("plugins", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    captioning = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}["captioning"]
+    assert captioning["status"] == "enabled" and captioning["source"] == "third-party"
+    assert captioning["distribution"] == "tinytorch-captioning" and captioning["module"] == "tinytorch_captioning.plugin"
+
+    check = venv.tinytorch("plugins", "check", "captioning")
+    assert check.returncode == 0 and "conforms" in check.stdout, check.stdout + check.stderr
+
+    config = str(source / "captioning.toml")
+    small = ["--set", "data.n_train=256", "--set", "data.n_val=32", "--set", "data.n_unseen=32", "--set", "train.steps=20",
+             "--set", "train.warmup_steps=5", "--set", "train.eval_every=10", "--no-progress"]
+    trained = venv.run("-m", "registry.cli", "train", config, *small, timeout=600)
+    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
+    assert re.search(r"^held-out caption exact match: \d+\.\d%$", trained.stdout, re.M), trained.stdout[-2000:]
+    assert re.search(r"^held-out unseen-combination exact match: \d+\.\d%$", trained.stdout, re.M)
+    run_dir = venv.root / "runs" / "captioning"
+    captioned = venv.tinytorch("caption", str(run_dir), "--index", "1", "--split", "unseen")
+    assert captioned.returncode == 0, captioned.stderr
+    assert captioned.stdout.startswith("a ") and "reference: a " in captioned.stdout
+
+    missing = venv.tinytorch("caption", str(run_dir), "--image", str(venv.root / "nope.ppm"))
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1 and "nope.ppm" in missing.stderr
+
+    own_tests = venv.run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests"), cwd=source, timeout=600)
+    assert own_tests.returncode == 0, own_tests.stdout[-2000:]
+
+    # Issue 12 acceptance: without vision the config fails in one line naming both plugins and the fix; in
+    # lenient mode captioning is listed as disabled because of vision.
+    refused = venv.tinytorch("-p", "no:vision", "train", config, "--no-progress")
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode != 0 and len(lines) == 1, refused.stderr
+    assert "'captioning'" in lines[0] and "'vision'" in lines[0] and "fix:" in lines[0]
+    lenient = venv.root / "lenient.toml"
+    lenient.write_text('[plugins]\nstrict = false\ndisable = ["vision"]\n')
+    listed = venv.tinytorch("--config", str(lenient), "plugins", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    status = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}["captioning"]
+    assert status["status"] == "disabled" and "vision" in status["reason"], status
 
 
 def test_new_plugin_scaffold_installs_and_passes_its_own_tests(venv: Venv) -> None:

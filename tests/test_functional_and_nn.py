@@ -34,6 +34,18 @@ def test_linear_layer_norm_gelu_gradcheck() -> None:
     gradcheck(lambda: F.layer_norm(x), [x])
 
 
+@pytest.mark.parametrize("with_weight,with_bias", [(False, True), (True, False)])
+def test_layer_norm_gradcheck_with_only_a_weight_or_only_a_bias(with_weight: bool, with_bias: bool) -> None:
+    x = t64((2, 3, 5), 1)
+    weight, bias = (t64((5,), 4) if with_weight else None), (t64((5,), 5) if with_bias else None)
+    inputs = [t for t in (x, weight, bias) if t is not None]
+    gradcheck(lambda: F.layer_norm(x, weight, bias), inputs)
+    for t in inputs:
+        t.grad = None
+    F.layer_norm(x, weight, bias).sum().backward()
+    assert all(t.grad is not None for t in inputs)  # the bias of layer_norm(x, None, bias) too
+
+
 def test_layer_norm_closed_form() -> None:
     x = Tensor(np.random.default_rng(0).standard_normal((4, 7)) * 3 + 2, dtype=np.float64)
     y = F.layer_norm(x, eps=0.0).data

@@ -38,6 +38,20 @@ def test_docs_name_no_hook_that_does_not_exist() -> None:
     assert not stale, f"docs/plugins.md documents hooks that do not exist: {stale}"
 
 
+def documented_signatures() -> dict[str, str]:
+    """Each hook's section text in docs/plugins.md (from its heading to the next heading)."""
+    text = DOCS.read_text(encoding="utf-8")
+    parts = re.split(r"^#{2,4}\s+`?(tinytorch_\w+)`?\s*$", text, flags=re.M)
+    return {parts[i]: re.split(r"^#", parts[i + 1], flags=re.M)[0] for i in range(1, len(parts) - 1, 2)}
+
+
+def test_every_hook_section_shows_the_hook_with_all_its_arguments() -> None:
+    sections = documented_signatures()
+    for name in hookspec_names():
+        args = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"`{name}({args})`" in sections.get(name, ""), f"docs/plugins.md ### {name} must show `{name}({args})`"
+
+
 def test_every_hookspec_is_typed_and_has_a_docstring() -> None:
     for name in hookspec_names():
         function = getattr(hookspecs, name)

@@ -98,12 +98,13 @@ def test_adam_paths_agree(compiled: Any, dtype: type, decoupled: bool) -> None:
         p, g = param.copy(), grad.copy()
         m, v, scratch = np.zeros_like(p), np.zeros_like(p), np.empty_like(p)
         for step in range(1, 4):
-            module.adam_update(p, g, scratch, m, v, lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8,
+            module.adam_update(p, g, scratch, np.empty_like(p), m, v, lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8,
                                weight_decay=0.1, decoupled=decoupled, step=step)
         states.append((p, g, m, v))
     for mine, theirs in zip(*states):
         _close(mine, theirs, dtype)
     assert not np.array_equal(states[0][0], param)
+    np.testing.assert_array_equal(states[0][1], grad)  # the gradient is left as it was
 
 
 def test_uncovered_inputs_use_the_reference(compiled: Any) -> None:

@@ -179,3 +179,12 @@ def test_text_dataset_factory(tmp_path: Path) -> None:
     assert isinstance(bpe.info["tokenizer"], BPETokenizer) and bpe.info["vocab_size"] <= 280
     with pytest.raises(ValueError, match="unknown tokenizer 'words'"):
         text_dataset(corpus=str(path), tokenizer="words")
+
+
+def test_tokenizer_names_accept_the_registry_qualified_form() -> None:
+    from plugins.language.data import make_tokenizer
+
+    text = "to be or not to be"
+    assert make_tokenizer("language:char", text).encode(text) == make_tokenizer("char", text).encode(text)
+    with pytest.raises(ValueError, match="unknown tokenizer 'language:nope'|unknown tokenizer 'nope'"):
+        make_tokenizer("language:nope", text)

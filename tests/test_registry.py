@@ -238,7 +238,7 @@ def test_lenient_mode_skips_broken_plugin_and_keeps_the_others(make_plugin: Make
     ("source", "expected"),
     [
         (MISSPELLED, "'tinytorch_register_model', which is not a tinytorch hook; fix: rename it to 'tinytorch_register_models'"),
-        (BAD_ARGUMENT, "takes argument 'regster', which the hook does not provide (it provides: register); fix: rename the argument to 'register'"),
+        (BAD_ARGUMENT, "takes argument 'regster', which the hook does not provide (it provides: register, components); fix: rename the argument to 'register'"),
         (DEFAULT_ARGUMENT, "pluggy never passes arguments with defaults (pluggy #442); fix: remove the default from register"),
         (UNMARKED, "without the @hookimpl marker"),
     ],

@@ -60,26 +60,28 @@ def test_single_plugin_json_has_the_documented_stable_layout(
 ) -> None:
     assert run(_args("--plugin", "own_fixture", "--format", "json"), manager=manager) == 0
     data = json.loads(capsys.readouterr().out)
-    assert list(data) == ["plugin", "headline", "metrics", "components"]
-    assert data["plugin"] == "own_fixture"
-    assert list(data["headline"]) == ["metric", "percent"] and data["headline"]["metric"] == HEADLINE_METRIC
+    assert list(data) == ["plugin", "requires", "headline", "metrics", "components"]
+    assert data["plugin"] == "own_fixture" and data["requires"] == []
+    assert list(data["headline"]) == ["metric", "reused_percent", "percent_by_owner"]
+    assert data["headline"]["metric"] == HEADLINE_METRIC
     assert [m["name"] for m in data["metrics"]] == list(DEFINITIONS)
     for m in data["metrics"]:
-        assert list(m) == ["name", "core", "plugin", "percent", "unit", "definition"]
+        assert list(m) == ["name", "unit", "definition", "reused_percent", "by_owner", "percent_by_owner"]
         assert m["definition"] == DEFINITIONS[m["name"]]
-        total = m["core"] + m["plugin"]
-        assert m["percent"] == pytest.approx(100 * m["core"] / total if total else 0.0, abs=0.05)
+        assert list(m["by_owner"]) == ["core", "own_fixture"] == list(m["percent_by_owner"])
+        total = m["by_owner"]["core"] + m["by_owner"]["own_fixture"]
+        assert m["reused_percent"] == pytest.approx(100 * m["by_owner"]["core"] / total if total else 0.0, abs=0.05)
     for c in data["components"]:
-        assert list(c) == ["name", "origin", "kind", "count"]
-    origins = [c["origin"] for c in data["components"]]
-    assert origins == sorted(origins, key=["plugin", "other", "core"].index)  # plugin side first
+        assert list(c) == ["name", "owner", "kind", "count"]
+    owners = [c["owner"] for c in data["components"]]
+    assert owners == sorted(owners, key=["own_fixture", "core"].index)  # its own first
 
 
 def test_all_covers_every_plugin_with_a_target(manager: PluginManager, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(_args("--all", "--format", "json"), manager=manager) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["plugin"] for r in data] == ["core_fixture", "own_fixture"]
-    by_name = {r["plugin"]: r["headline"]["percent"] for r in data}
+    by_name = {r["plugin"]: r["headline"]["reused_percent"] for r in data}
     assert by_name["core_fixture"] == 100.0 > by_name["own_fixture"]
 
 
@@ -98,7 +100,8 @@ def test_output_is_written_atomically(manager: PluginManager, tmp_path: Path, ca
     assert run(_args("--plugin", "core_fixture", "--format", "markdown", "--output", str(out)), manager=manager) == 0
     assert capsys.readouterr().out == ""
     text = out.read_text(encoding="utf-8")
-    assert text.startswith("**Headline** (runtime components (instances), core share): core_fixture **100.0%**")
+    assert text.startswith("**Headline** (runtime components (instances); share the plugin did not write")
+    assert "- core_fixture: **100.0% reused (core 100.0%; own 0.0%)**" in text
     assert [p.name for p in tmp_path.iterdir()] == ["reuse.md"]  # no temporary file left behind
     missing = tmp_path / "nope" / "r.json"
     assert run(_args("--plugin", "core_fixture", "--format", "json", "--output", str(missing)), manager=manager) == 1
@@ -137,23 +140,24 @@ def test_plugin_option_is_shared_with_the_cli_global_one(
 
 @pytest.fixture(scope="module")
 def two_reports(fixture_modules: dict[str, types.ModuleType]) -> list[ReuseReport]:
-    return [measure(n, m, collect_targets(m, n), repeats=1) for n, m in sorted(fixture_modules.items())]
+    return [measure(f"{n}_fixture", m, collect_targets(m, n), repeats=1) for n, m in sorted(fixture_modules.items())]
 
 
 def test_markdown_is_one_table_with_a_column_per_plugin(two_reports: list[ReuseReport]) -> None:
     text = markdown(two_reports)
     rows = [line for line in text.splitlines() if line.startswith("|")]
-    assert rows[0] == "| Metric | core | own | Definition |"
+    assert rows[0] == "| Metric | core_fixture | own_fixture | Definition |"
     assert len(rows) == 2 + len(DEFINITIONS)
     assert all(line.count(" | ") == rows[0].count(" | ") for line in rows[2:])  # no stray pipes in cells
-    assert f"| **{HEADLINE_METRIC}** | 100.0% (8 core / 0 plugin) | 12.5% (1 core / 7 plugin) |" in text
+    assert (f"| **{HEADLINE_METRIC}** | 100.0% reused (core 100.0%; own 0.0%) | 12.5% reused (core 12.5%; own 87.5%) |"
+            in text)
     assert two_reports[1].to_markdown() == markdown([two_reports[1]])
 
 
 def test_table_lists_the_top_plugin_defined_components(two_reports: list[ReuseReport]) -> None:
     own = two_reports[1]
     for text in (table([own]), _plain_table([own])):
-        assert "Top plugin-defined components of own" in text
+        assert "Top components of own_fixture not from the core" in text
         assert "reuse_fixture_own.layers.OwnLinear" in text
         assert "runtime components (instances)" in text and "12.5" in text
     assert table([]) == "No plugin registers a reuse target.\n"

@@ -97,6 +97,18 @@ def _assert_close(actual: Array, expected: Array, rtol: float, atol_fraction: fl
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
+def test_parameter_and_state_dict_order_is_pytorchs() -> None:
+    """Same module structure, same order: depth-first in registration order, as PyTorch walks it, so
+    index-based mappings (optimizer state, weight porting) line up. TinyGPT's names map 1:1 to the
+    reference's (``benchmarks/reference_torch.py`` uses TinyGPT's names)."""
+    tiny, ref = _pair(np.float64)
+    names = [name for name, _ in tiny.named_parameters()]
+    assert names == [name for name, _ in ref.named_parameters()]
+    assert list(tiny.state_dict()) == list(ref.state_dict())
+    assert [p.shape for p in tiny.parameters()] == [tuple(p.shape) for p in ref.parameters()]
+    assert names.index("blocks.0.ln1.weight") < names.index("ln_f.weight")  # not breadth-first
+
+
 @pytest.mark.parametrize("attention", ["sdpa", "explicit"])
 def test_float64_logits_loss_and_every_gradient_match(attention: str) -> None:
     tiny, ref = _pair(np.float64, attention)

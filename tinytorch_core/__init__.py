@@ -4,6 +4,7 @@ The core knows nothing of images or text; modalities arrive as plugins (see ``re
 """
 
 from tinytorch_core import _malloc
+from tinytorch_core.scatter import gather, index_add, scatter_add
 from tinytorch_core.state import enable_grad, is_grad_enabled, no_grad
 from tinytorch_core.tensor import (
     Tensor,
@@ -28,5 +29,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "get_rng",
     "default_dtype", "get_default_dtype", "set_default_dtype", "matmul", "concatenate", "cat", "stack",
-    "split", "where", "__version__",
+    "split", "where", "scatter_add", "index_add", "gather", "__version__",
 ]

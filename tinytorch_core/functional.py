@@ -73,17 +73,18 @@ class _LayerNorm(Function):
         d = x.shape[-1]
         ctx.save_for_backward(xhat, rstd, weight if weight is not None else np.ones(d, dtype=x.dtype))
         ctx.shape = x.shape
-        ctx.affine = weight is not None
+        ctx.has_weight = weight is not None
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: Array) -> tuple[Array | None, ...]:
         xhat, rstd, weight = ctx.saved_tensors
-        params = ctx.affine and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2])
+        params = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         gx, gw, gb = kernels.layer_norm_backward(grad, xhat, rstd, weight, params)
-        if not ctx.affine:
-            return (gx.reshape(ctx.shape), None, None)
-        return (gx.reshape(ctx.shape), gw if ctx.needs_input_grad[1] else None, gb if ctx.needs_input_grad[2] else None)
+        # weight and bias are independent: layer_norm(x, None, bias) still trains its bias
+        gw = gw if ctx.has_weight and ctx.needs_input_grad[1] else None
+        gb = gb if ctx.needs_input_grad[2] else None
+        return (gx.reshape(ctx.shape), gw, gb)
 
 
 def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:

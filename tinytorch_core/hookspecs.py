@@ -15,6 +15,13 @@ is ``register(name: str, obj: object, *, description: str = "", **meta)``; the m
 each kind understands is listed in the hook's docstring. Registering a name twice for the
 same kind is an error naming both plugins.
 
+A plugin that builds on other plugins declares them with a module-level
+``tinytorch_requires: Requires = ("vision", "language>=0.1")`` (like pytest's
+``pytest_plugins``). The registry loads required plugins first, refuses cycles, and lets the
+plugin reach their components through a :class:`Components` lookup - never by importing them.
+Every registration hook may take a ``components`` argument; a registered factory with a
+parameter named ``components`` is called with the same lookup.
+
 Every hook here is documented in ``docs/plugins.md``; a test fails when one is not.
 """
 
@@ -31,6 +38,33 @@ PROJECT_NAME = "tinytorch"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+#: The type of a plugin module's ``tinytorch_requires``: plugin names, each optionally with a
+#: version specifier (``"language>=0.1"``).
+Requires = tuple[str, ...]
+
+#: The component kinds a :class:`Components` lookup serves.
+LOOKUP_KINDS: tuple[str, ...] = ("modules", "models", "datasets", "tokenizers", "callbacks")
+
+
+class Components(Protocol):
+    """Another plugin's registered components, by kind and name, for a plugin that declared it.
+
+    ``get("models", "vision:simple_cnn")`` returns what the ``vision`` plugin registered as
+    ``simple_cnn`` (the factory or class itself); a bare name (``"simple_cnn"``) finds the one
+    plugin that registered it. ``kind`` is one of :data:`LOOKUP_KINDS` (singular accepted). A
+    plugin not named in the caller's ``tinytorch_requires`` is unreachable: the error names the
+    missing declaration. Unknown names raise ``KeyError`` listing what is available.
+    """
+
+    def get(self, kind: str, name: str) -> Any:
+        """The registered object ``name`` (``"plugin:name"`` or bare) of ``kind``."""
+        ...
+
+    def names(self, kind: str) -> list[str]:
+        """Every ``"plugin:name"`` of ``kind`` this lookup can reach (the plugin's own and its requirements')."""
+        ...
 
 
 class Register(Protocol):
@@ -61,7 +95,7 @@ class ConfigSchema(Protocol):
 
 
 @hookspec
-def tinytorch_register_modalities(register: Register) -> None:
+def tinytorch_register_modalities(register: Register, components: Components) -> None:
     """Declare the modalities this plugin provides: ``register("audio", "waveforms and spectrograms")``.
 
     ``obj`` is a one-line description string.
@@ -69,7 +103,7 @@ def tinytorch_register_modalities(register: Register) -> None:
 
 
 @hookspec
-def tinytorch_register_modules(register: Register) -> None:
+def tinytorch_register_modules(register: Register, components: Components) -> None:
     """Register reusable layers: ``register(name, factory)`` where ``factory(**kwargs)`` returns a ``Module``.
 
     Metadata: ``sample_input`` - a zero-argument callable returning the tuple of inputs for one forward
@@ -79,7 +113,7 @@ def tinytorch_register_modules(register: Register) -> None:
 
 
 @hookspec
-def tinytorch_register_datasets(register: Register) -> None:
+def tinytorch_register_datasets(register: Register, components: Components) -> None:
     """Register data pipelines: ``register(name, factory)``, ``factory(**config) -> DataSplits``.
 
     ``DataSplits`` (``tinytorch_core.data``) holds the train and validation datasets and ``info``, a dict
@@ -89,7 +123,7 @@ def tinytorch_register_datasets(register: Register) -> None:
 
 
 @hookspec
-def tinytorch_register_tokenizers(register: Register) -> None:
+def tinytorch_register_tokenizers(register: Register, components: Components) -> None:
     """Register tokenizers: ``register(name, cls)``; instances have ``encode(str) -> list[int]``,
     ``decode(list[int]) -> str`` and ``vocab_size``. Metadata: ``sample_text`` for the round-trip check;
     ``trainable=True`` when ``cls().train(text, vocab_size)`` must run first.
@@ -97,7 +131,7 @@ def tinytorch_register_tokenizers(register: Register) -> None:
 
 
 @hookspec
-def tinytorch_register_models(register: Register) -> None:
+def tinytorch_register_models(register: Register, components: Components) -> None:
     """Register trainable models: ``register(name, factory)``, ``factory(**kwargs) -> Module``.
 
     Metadata: ``sample_batch`` - zero-argument callable returning ``(inputs, targets)`` for a small
@@ -108,19 +142,19 @@ def tinytorch_register_models(register: Register) -> None:
 
 
 @hookspec
-def tinytorch_register_callbacks(register: Register) -> None:
+def tinytorch_register_callbacks(register: Register, components: Components) -> None:
     """Register trainer callbacks by name (usable from a config's ``[train] callbacks``):
     ``register(name, factory)`` with ``factory(**kwargs) -> tinytorch_core.training.Callback``.
     """
 
 
 @hookspec
-def tinytorch_register_commands(cli: CommandRegistry) -> None:
+def tinytorch_register_commands(cli: CommandRegistry, components: Components) -> None:
     """Add subcommands to the ``tinytorch`` CLI with ``cli.add_command(name, run, help=..., arguments=...)``."""
 
 
 @hookspec
-def tinytorch_register_reuse_targets(register: Register) -> None:
+def tinytorch_register_reuse_targets(register: Register, components: Components) -> None:
     """Say what the reuse report measures for this plugin: ``register(name, model_factory)``.
 
     Metadata: ``sample_batch`` - zero-argument callable returning ``(inputs, targets)``; ``loss_fn`` -
@@ -162,7 +196,12 @@ def tinytorch_on_eval_end(trainer: Any, step: int, metrics: Mapping[str, float])
 
 @hookspec
 def tinytorch_on_train_end(trainer: Any, config: Mapping[str, Any]) -> None:
-    """Training finished and its checkpoint is saved.
+    """Training finished normally and its checkpoint is saved: the planned steps or epochs ran, the
+    data ran out, or a callback set ``trainer.stop_training``.
+
+    Not called when training stops with an exception: on Ctrl-C (``KeyboardInterrupt``) the trainer
+    saves a resumable checkpoint and re-raises, and a diverged loss (``TrainingDivergedError``) or any
+    other error propagates without this hook.
 
     The language plugin uses this to print a sample after the README's main job. An observer: if it
     raises, ``tinytorch train`` warns naming the plugin and still exits 0 (the run is complete).

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,24 +20,22 @@ from typing import Any, Protocol
 import numpy as np
 
 from tinytorch_core.fileio import atomic_write_bytes
+from tinytorch_core.safetensors_header import CheckpointError, Header, parse_json, read_header, read_tensors
+from tinytorch_core.optim.param_names import legacy_saved_names, optimizer_param_names, reorder_state
 from tinytorch_core.tensor import Tensor, get_rng, set_rng_state
 
 __all__ = [
-    "CheckpointError", "FORMAT_VERSION", "METADATA_KEY", "save", "load", "save_checkpoint", "load_checkpoint",
-    "resolve_checkpoint_path",
+    "CheckpointError", "FORMAT_VERSION", "METADATA_KEY", "save", "load", "load_header", "check_finite",
+    "save_checkpoint", "load_checkpoint", "resolve_checkpoint_path",
 ]
 
 METADATA_KEY = "tinytorch"
 FORMAT_NAME = "tinytorch-checkpoint"
 FORMAT_VERSION = 1
-# safetensors refuses headers above 100 MB; a larger length prefix means the file is not safetensors at all.
-_MAX_HEADER_BYTES = 100_000_000
+#: Our JSON metadata document is refused above this size (a tokenizer's vocabulary is a few MB).
+MAX_METADATA_BYTES = 64 * 2**20
 
 PathLike = str | os.PathLike[str]
-
-
-class CheckpointError(ValueError):
-    """A file is not a readable TinyTorch checkpoint (truncated, corrupt, or a different format)."""
 
 
 class Stateful(Protocol):
@@ -95,76 +92,51 @@ def save(path: PathLike, tensors: Mapping[str, np.ndarray], metadata: Mapping[st
 def load(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a file written by :func:`save`; returns ``(tensors, metadata)``.
 
-    Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` (a ``ValueError``) naming
-    the file and the problem for a truncated, corrupt or foreign file.
+    The header, every tensor's extent and the metadata are validated against the real file before
+    any tensor is read (see :mod:`tinytorch_core.safetensors_header`); tensors are then read one
+    at a time. Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` (a
+    ``ValueError``) naming the file and the problem for a truncated, corrupt, hostile or foreign file.
     """
-    import safetensors.numpy
-
-    source = Path(path)
-    if not source.exists():
-        raise FileNotFoundError(f"checkpoint not found: {source} (check the path, or the run directory's checkpoints/)")
-    if source.is_dir():
-        raise CheckpointError(f"{source} is a directory, not a checkpoint file")
-    raw = source.read_bytes()
-    metadata = _validate(source, raw)
-    try:
-        tensors = safetensors.numpy.load(raw)
-    except Exception as exc:  # the Rust reader raises its own error types; report them in our terms
-        raise CheckpointError(f"{source}: corrupt checkpoint, the array data cannot be read ({exc})") from None
-    return tensors, metadata
+    header, metadata = load_header(path)
+    return read_tensors(header), metadata
 
 
-def _validate(source: Path, raw: bytes) -> dict[str, Any]:
-    """Check the safetensors framing and our metadata document by hand so errors say what is wrong."""
-    size = len(raw)
-    if size < 8:
-        raise CheckpointError(f"{source}: truncated or empty: file has {size} bytes, a checkpoint needs at least 8")
-    (header_len,) = struct.unpack("<Q", raw[:8])
-    if header_len > _MAX_HEADER_BYTES or (size > 8 and raw[8:9] != b"{"):
-        raise CheckpointError(f"{source}: not a TinyTorch checkpoint (not a safetensors file)")
-    if 8 + header_len > size:
-        raise CheckpointError(f"{source}: truncated: header says {8 + header_len} bytes, file has {size}")
-    try:
-        header = json.loads(raw[8:8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{source}: corrupt checkpoint header ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{source}: not a TinyTorch checkpoint (safetensors header is not an object)")
-    data_end = 0
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            raise CheckpointError(f"{source}: corrupt checkpoint header (tensor {name!r} has no valid data_offsets)")
-        data_end = max(data_end, offsets[1])
-    expected = 8 + header_len + data_end
-    if expected > size:
-        raise CheckpointError(f"{source}: truncated: header says {expected} bytes, file has {size}")
-    if expected < size:
-        raise CheckpointError(f"{source}: corrupt: header says {expected} bytes, file has {size} (trailing data)")
-    st_meta = header.get("__metadata__")
-    text = st_meta.get(METADATA_KEY) if isinstance(st_meta, dict) else None
-    if not isinstance(text, str):
+def load_header(path: PathLike) -> tuple[Header, dict[str, Any]]:
+    """The validated header and our metadata of a file written by :func:`save`, without reading any
+    tensor: callers check the shapes (``header.tensors``) before :func:`read_tensors`."""
+    header = read_header(path)
+    source = header.path
+    text = header.metadata.get(METADATA_KEY)
+    if text is None:
         raise CheckpointError(
             f"{source}: not a TinyTorch checkpoint (safetensors file without the {METADATA_KEY!r} metadata entry)"
         )
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{source}: corrupt checkpoint metadata ({exc})") from None
+    if len(text) > MAX_METADATA_BYTES:
+        raise CheckpointError(f"{source}: corrupt checkpoint: its metadata is {len(text)} bytes, more than "
+                              f"{MAX_METADATA_BYTES}")
+    document = parse_json(text, "metadata", source)
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{source}: not a TinyTorch checkpoint (metadata has no format {FORMAT_NAME!r})")
     version = document.get("version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(
             f"{source}: checkpoint format version {version!r} is newer than this TinyTorch reads "
-            f"({FORMAT_VERSION}); upgrade tinytorch"
+            f"({FORMAT_VERSION}); upgrade tinytorch-numpy"
         )
     metadata = document.get("metadata")
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{source}: corrupt checkpoint metadata (expected an object)")
-    return metadata
+    return header, metadata
+
+
+def check_finite(tensors: Mapping[str, np.ndarray], source: PathLike, what: str = "weight") -> None:
+    """Raise :class:`CheckpointError` naming the first floating tensor holding NaN or inf: a diverged
+    run's weights must not silently produce garbage."""
+    for name, array in tensors.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+            raise CheckpointError(f"{source}: {what} {name!r} holds NaN or inf ({bad} of {array.size} values); "
+                                  "the checkpoint comes from a diverged run, use an earlier one")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +230,9 @@ def save_checkpoint(
     if optimizer is not None:
         metadata["optimizer"] = _encode(optimizer.state_dict(), _OPTIM_PREFIX, arrays)
         metadata["optimizer_class"] = type(optimizer).__name__
+        names = optimizer_param_names(model, optimizer)
+        if names is not None:  # loading matches the state to parameters by these names, not by index
+            metadata["optimizer_params"] = names
     if scheduler is not None:
         metadata["scheduler"] = _encode(scheduler_state(scheduler), _SCHED_PREFIX, arrays)
     if loader is not None:
@@ -288,6 +263,7 @@ def load_checkpoint(
         raise CheckpointError(f"{source}: a TinyTorch tensor file but not a training checkpoint (no model/step)")
     if model is not None:
         weights = {name[len(_MODEL_PREFIX):]: value for name, value in tensors.items() if name.startswith(_MODEL_PREFIX)}
+        check_finite({_MODEL_PREFIX + name: value for name, value in weights.items()}, source)
         try:
             model.load_state_dict(weights, strict=True)
         except KeyError as exc:
@@ -303,6 +279,8 @@ def load_checkpoint(
             raise CheckpointError(f"{source}: checkpoint holds no {name} state (it was saved without one)")
         if name == "scheduler":
             load_scheduler_state(target, decoded[name])
+        elif name == "optimizer":
+            target.load_state_dict(_by_current_index(source, metadata, decoded[name], model, target))
         else:
             target.load_state_dict(decoded[name])
     if "rng_state" not in metadata or "step" not in metadata:
@@ -313,6 +291,25 @@ def load_checkpoint(
     if restore_rng:
         set_rng_state(decoded["rng_state"])
     return decoded
+
+
+def _by_current_index(source: Path, metadata: Mapping[str, Any], state: Any, model: ModuleLike | None,
+                      optimizer: Stateful) -> Any:
+    """The saved optimizer state re-indexed to the parameters' current order (see ``optim.param_names``)."""
+    current = optimizer_param_names(model, optimizer) if model is not None else None
+    if current is None or not isinstance(state, Mapping) or not isinstance(state.get("state"), Mapping):
+        return state
+    saved = metadata.get("optimizer_params")
+    if saved is None:  # written before checkpoints named the optimizer's parameters
+        saved = legacy_saved_names(model, optimizer)
+    if not (isinstance(saved, list) and all(isinstance(n, str) for n in saved)):
+        raise CheckpointError(f"{source}: corrupt checkpoint metadata (optimizer_params is not a list of names)")
+    if saved == current:
+        return state
+    try:
+        return reorder_state(state, saved, current, str(source))
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def resolve_checkpoint_path(path: PathLike) -> Path:

@@ -41,12 +41,13 @@ def save_tinygpt(model: TinyGPT, path: str | os.PathLike[str]) -> None:
 
 def load_tinygpt(cls: type[TinyGPT], path: str | os.PathLike[str]) -> TinyGPT:
     """Rebuild the model saved at ``path``; a foreign or corrupted file raises a ValueError naming it."""
+    from plugins.language.checkpoint_checks import read_checked_weights
     from plugins.language.model import TinyGPTConfig
     from plugins.language.tokenizers import tokenizer_from_dict
-    from tinytorch_core.serialization import CheckpointError, load
+    from tinytorch_core.serialization import CheckpointError, load_header
 
     try:
-        tensors, metadata = load(path)
+        header, metadata = load_header(path)  # validated, but no tensor read yet
     except CheckpointError as exc:
         raise ValueError(f"cannot load TinyGPT from {os.fspath(path)}: {exc}") from None
     kind = metadata.get("model")
@@ -63,6 +64,7 @@ def load_tinygpt(cls: type[TinyGPT], path: str | os.PathLike[str]) -> TinyGPT:
     if not isinstance(config, dict) or not expected <= set(config):
         missing = sorted(expected - set(config)) if isinstance(config, dict) else sorted(expected)
         raise ValueError(f"{os.fspath(path)}: TinyGPT checkpoint config lacks {', '.join(missing)}")
+    tensors = read_checked_weights(path, header, config)  # before the model is built: shapes, then finite
     tokenizer = tokenizer_from_dict(metadata["tokenizer"]) if metadata.get("tokenizer") is not None else None
     weight = tensors.get("token_embedding.weight")
     dtype = weight.dtype if weight is not None and weight.dtype.kind == "f" else np.dtype(np.float32)

@@ -129,7 +129,12 @@ def make_text_splits(text: str, tokenizer: Tokenizer, block_size: int, val_fract
 
 def make_tokenizer(kind: str, text: str, bpe_vocab_size: int = 512) -> Tokenizer:
     """``"char"`` (vocabulary from ``text``), ``"bpe"`` (trained on ``text``), a tokenizer JSON file, or a
-    Hugging Face model directory (its GPT-2 tokenizer, for fine-tuning that model)."""
+    Hugging Face model directory (its GPT-2 tokenizer, for fine-tuning that model).
+
+    The registry's qualified names work too: ``"language:char"``, ``"language:bpe"``.
+    """
+    if kind.startswith("language:"):
+        kind = kind[len("language:"):]
     if kind == "char":
         return CharTokenizer.from_text(text)
     if kind == "bpe":

@@ -1,29 +1,21 @@
-"""Finding the plugins to measure and their reuse targets, with or without a plugin manager.
-
-With the registry's ``PluginManager`` (the default), the reuse targets it collected are used as they
-are. With a bare ``pluggy.PluginManager`` (or an object whose ``pm`` is one), each registered plugin's
-own ``tinytorch_register_reuse_targets`` hook is called with a collecting ``register``.
-"""
+"""Finding the plugins to measure: their reuse targets, packages and the plugins they require."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from registry.reuse.targets import ReuseTarget, collect_targets, make_target, plugin_package
-
-
-class _NamedPlugins(Protocol):
-    def list_name_plugin(self) -> list[tuple[str, object]]: ...
+from registry.reuse.targets import ReuseTarget, make_target, plugin_package
 
 
 @dataclass(frozen=True)
 class MeasurablePlugin:
-    """A plugin the report can measure: its name, its source package and its reuse targets."""
+    """A plugin the report can measure: name, source package, reuse targets, required plugins' packages."""
 
     name: str
     package: str
     targets: list[ReuseTarget]
+    requires: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -35,8 +27,16 @@ class PluginScan:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _from_registry_manager(manager: Any, scan: PluginScan) -> None:
-    """Use what the registry's ``PluginManager`` already collected: its components and plugin objects."""
+def scan_plugins(manager: Any = None) -> PluginScan:
+    """Every enabled plugin of the registry's ``PluginManager`` (default: ``registry.api.default_manager()``,
+    the plugins the working directory's config enables), with its reuse targets."""
+    if manager is None:
+        from registry.api import default_manager
+
+        manager = default_manager()
+    if not (hasattr(manager, "plugins") and hasattr(manager, "list")):
+        raise TypeError(f"cannot list plugins from a {type(manager).__name__}: pass a registry.PluginManager")
+    scan = PluginScan()
     by_plugin: dict[str, list[ReuseTarget]] = {}
     for component in manager.list("reuse_targets"):
         try:
@@ -47,55 +47,15 @@ def _from_registry_manager(manager: Any, scan: PluginScan) -> None:
             continue
         by_plugin.setdefault(component.plugin, []).append(target)
     for info in manager.plugins.values():
-        if info.status != "enabled":
-            if info.status == "failed":
-                scan.errors[info.name] = str(info.reason or info.error or "failed to load")
-            continue
-        if info.name in scan.errors:
+        if info.status == "failed":
+            scan.errors[info.name] = str(info.reason or info.error or "failed to load")
+        if info.status != "enabled" or info.name in scan.errors:
             continue
         targets = by_plugin.get(info.name, [])
-        if targets and info.plugin is not None:
-            scan.plugins[info.name] = MeasurablePlugin(info.name, plugin_package(info.plugin), targets)
-        else:
+        if not targets or info.plugin is None:
             scan.without_targets.append(info.name)
-
-
-def _from_pluggy(manager: Any, scan: PluginScan) -> None:
-    """Call each registered plugin's reuse-target hook with a collecting ``register``."""
-    pm: _NamedPlugins = manager.pm if not hasattr(manager, "list_name_plugin") else manager
-    for name, plugin in pm.list_name_plugin():
-        if plugin is None or name.startswith("_") or getattr(plugin, "__name__", None) == "tinytorch_core.hookspecs":
-            continue  # pluggy's blocked names and the hookspec module are not plugins
-        try:
-            targets = collect_targets(plugin, name)
-        except Exception as exc:  # one broken plugin must not hide the others
-            scan.errors[name] = f"its reuse-target hook failed: {type(exc).__name__}: {exc}"
             continue
-        if targets:
-            scan.plugins[name] = MeasurablePlugin(name=name, package=plugin_package(plugin), targets=targets)
-        else:
-            scan.without_targets.append(name)
-
-
-def scan_plugins(manager: Any = None) -> PluginScan:
-    """Every plugin the manager offers, with its reuse targets.
-
-    ``manager``: the registry's ``PluginManager`` (default: ``registry.api.default_manager()``, the
-    plugins the working directory's config enables), a ``pluggy.PluginManager``, or an object with a
-    ``.pm`` pluggy manager. Raises ``TypeError`` for anything else.
-    """
-    if manager is None:
-        from registry.api import default_manager
-
-        manager = default_manager()
-    scan = PluginScan()
-    if hasattr(manager, "components") and hasattr(manager, "plugins") and hasattr(manager, "list"):
-        _from_registry_manager(manager, scan)
-    elif hasattr(manager, "list_name_plugin") or hasattr(getattr(manager, "pm", None), "list_name_plugin"):
-        _from_pluggy(manager, scan)
-    else:
-        raise TypeError(
-            f"cannot list plugins from a {type(manager).__name__}: pass registry.PluginManager, "
-            "a pluggy.PluginManager, or an object with a .pm pluggy manager"
-        )
+        required = {r: manager.plugins[r].plugin for r in manager.lookup_for(info.name).reachable - {info.name}}
+        scan.plugins[info.name] = MeasurablePlugin(info.name, plugin_package(info.plugin), targets,
+                                                   {r: plugin_package(p) for r, p in required.items() if p is not None})
     return scan

@@ -145,9 +145,9 @@ def layer_norm_backward(
 
 
 def adam_update(
-    param: Array, grad: Array, scratch: Array, exp_avg: Array, exp_avg_sq: Array, *,
+    param: Array, grad: Array, scratch: Array, work: Array | None, exp_avg: Array, exp_avg_sq: Array, *,
     lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool, step: int,
 ) -> None:
     """One Adam(W) step in place on flat buffers (see :func:`reference.adam_update`)."""
-    _kernel("adam_update")(param, grad, scratch, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+    _kernel("adam_update")(param, grad, scratch, work, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                            weight_decay=weight_decay, decoupled=decoupled, step=step)

@@ -167,11 +167,8 @@ def _layer_norm_backward(g: Any, xhat: Any, rstd: Any, w: Any, inv_d: Any, zero:
 @_jit(fastmath=False)
 def _adam(p: Any, g: Any, m: Any, v: Any, l2: Any, decay: Any, b1: Any, c1: Any, b2: Any, c2: Any,
           step_size: Any, eps_hat: Any) -> None:
-    if l2 != 0:  # Adam's L2 penalty joins the gradient (in place, as the reference does)
-        for i in range(p.size):
-            g[i] += l2 * p[i]
     for i in range(p.size):
-        gi = g[i]
+        gi = g[i] + l2 * p[i]  # Adam's L2 penalty; g (p.grad) itself is left as backward wrote it
         mi = b1 * m[i] + c1 * gi
         vi = b2 * v[i] + c2 * gi * gi
         m[i] = mi
@@ -244,13 +241,13 @@ def layer_norm_backward(
 
 
 def adam_update(
-    param: Array, grad: Array, scratch: Array, exp_avg: Array, exp_avg_sq: Array, *,
+    param: Array, grad: Array, scratch: Array, work: Array | None, exp_avg: Array, exp_avg_sq: Array, *,
     lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool, step: int,
 ) -> None:
-    """Same as :func:`reference.adam_update`, in one pass over the buffers (``scratch`` unused)."""
+    """Same as :func:`reference.adam_update`, in one pass over the buffers (``scratch`` and ``work`` unused)."""
     arrays = (param, grad, exp_avg, exp_avg_sq)
     if not _covered(*arrays) or not all(a.ndim == 1 and a.flags.c_contiguous for a in arrays):
-        reference.adam_update(param, grad, scratch, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+        reference.adam_update(param, grad, scratch, work, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                               weight_decay=weight_decay, decoupled=decoupled, step=step)
         return
     bias_correction2_sqrt = math.sqrt(1.0 - beta2**step)

@@ -115,7 +115,7 @@ def layer_norm_backward(
 
 # ---------------------------------------------------------------------------- Adam / AdamW
 def adam_update(
-    param: Array, grad: Array, scratch: Array, exp_avg: Array, exp_avg_sq: Array, *,
+    param: Array, grad: Array, scratch: Array, work: Array | None, exp_avg: Array, exp_avg_sq: Array, *,
     lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool, step: int,
 ) -> None:
     """One Adam(W) step in place on flat 1-D buffers (``scratch`` is overwritten).
@@ -123,14 +123,16 @@ def adam_update(
     The bias corrections are folded into two scalars,
     ``p -= (lr*sqrt(1-b2^t)/(1-b1^t)) * m / (sqrt(v) + eps*sqrt(1-b2^t))``, so the update is a
     few whole-buffer passes. ``decoupled`` is AdamW's ``p *= 1 - lr*wd``; otherwise Adam's
-    L2 penalty is added to ``grad`` (in place, as the update has always done).
+    L2 penalty goes into ``work`` (a copy: ``grad`` is p.grad and stays as backward wrote it).
     """
     if weight_decay:
         if decoupled:
             param *= 1.0 - lr * weight_decay
         else:
-            np.multiply(param, weight_decay, out=scratch)
-            grad += scratch
+            assert work is not None
+            np.multiply(param, weight_decay, out=work)
+            work += grad
+            grad = work
     exp_avg *= beta1
     np.multiply(grad, 1.0 - beta1, out=scratch)
     exp_avg += scratch

@@ -55,6 +55,19 @@ class Module:
         params: dict[str, Parameter | None] = self.__dict__["_parameters"]
         modules: dict[str, Module | None] = self.__dict__["_modules"]
         buffers: dict[str, Array | None] = self.__dict__["_buffers"]
+        if not isinstance(value, (Parameter, Module)):
+            # As in PyTorch, a registered name keeps its kind: a new array for a buffer (running
+            # statistics) stays a buffer, None disables a parameter or buffer without unregistering it.
+            if name in buffers:
+                if value is not None and not isinstance(value, np.ndarray):
+                    raise TypeError(f"cannot assign {type(value).__name__!r} as buffer {name!r} (a numpy array or None expected)")
+                buffers[name] = value
+                return
+            if name in params:
+                if value is not None:
+                    raise TypeError(f"cannot assign {type(value).__name__!r} as parameter {name!r} (a Parameter or None expected)")
+                params[name] = None
+                return
         for d in (params, modules, buffers):
             d.pop(name, None)
         if isinstance(value, Parameter):
@@ -101,7 +114,8 @@ class Module:
 
     # -------------------------------------------------------------- traversal
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """``(dotted_name, parameter)`` pairs; a parameter shared by two modules appears once."""
+        """``(dotted_name, parameter)`` pairs in :meth:`named_modules` order (PyTorch's); a parameter
+        shared by two modules appears once."""
         seen: set[int] = set()
         for mod_prefix, mod in self.named_modules(prefix):
             for name, p in mod._parameters.items():
@@ -131,16 +145,18 @@ class Module:
                 yield name, m
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """``(dotted_name, module)`` depth-first in registration order, this module first (PyTorch's
+        order); a module registered twice appears once, under its first name."""
         seen: set[int] = set()
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:
-            name, mod = stack.pop(0)
+            name, mod = stack.pop()
             if id(mod) in seen:
                 continue
             seen.add(id(mod))
             yield name, mod
-            for child_name, child in mod.named_children():
-                stack.append((f"{name}.{child_name}" if name else child_name, child))
+            children = [(f"{name}.{child_name}" if name else child_name, child) for child_name, child in mod.named_children()]
+            stack.extend(reversed(children))  # popped in registration order
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
@@ -183,12 +199,18 @@ class Module:
 
     # -------------------------------------------------------------- state
     def state_dict(self) -> OrderedDict[str, Array]:
-        """Copies of every parameter and buffer, by dotted name."""
+        """Copies of every parameter and buffer, by dotted name, in PyTorch's order: each module's
+        parameters, then its buffers, then its children's. A shared parameter is stored once."""
         out: OrderedDict[str, Array] = OrderedDict()
-        for name, p in self.named_parameters():
-            out[name] = p.data.copy()
-        for name, b in self.named_buffers():
-            out[name] = np.array(b, copy=True)
+        seen: set[int] = set()
+        for mod_prefix, mod in self.named_modules():
+            for name, p in mod._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    out[f"{mod_prefix}.{name}" if mod_prefix else name] = p.data.copy()
+            for name, b in mod._buffers.items():
+                if b is not None:
+                    out[f"{mod_prefix}.{name}" if mod_prefix else name] = np.array(b, copy=True)
         return out
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:

@@ -13,7 +13,7 @@ from tinytorch_core.tensor import Array
 class Adam(Optimizer):
     """``torch.optim.Adam`` (Kingma & Ba, 2015), with ``weight_decay`` added to the gradient (L2).
 
-    Per step t: ``g += wd*p``; ``m = b1*m + (1-b1)*g``; ``v = b2*v + (1-b2)*g^2``;
+    Per step t: ``g = grad + wd*p`` (``p.grad`` itself is left unchanged); ``m = b1*m + (1-b1)*g``; ``v = b2*v + (1-b2)*g^2``;
     ``p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``. The bias corrections are folded
     into two scalars, ``p -= (lr*sqrt(1-b2^t)/(1-b1^t)) * m / (sqrt(v) + eps*sqrt(1-b2^t))``,
     so the update is a few in-place passes over the group's flat buffer.
@@ -46,13 +46,18 @@ class Adam(Optimizer):
             group[key] = self._non_negative(group, key, idx)
         return group
 
+    def _needs_work(self, group: ParamGroup) -> bool:
+        return bool(group["weight_decay"]) and not self.decoupled_weight_decay
+
     def _update(
-        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, state: dict[str, Array], step: int
+        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, work: Array | None,
+        state: dict[str, Array], step: int,
     ) -> None:
         beta1, beta2 = group["betas"]
         kernels.adam_update(
-            param, grad, scratch, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=beta1, beta2=beta2,
-            eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled_weight_decay, step=step,
+            param, grad, scratch, work, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=beta1,
+            beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled_weight_decay,
+            step=step,
         )
 
 

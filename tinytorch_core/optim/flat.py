@@ -43,6 +43,7 @@ class FlatParams:
         self.grad: Array = np.zeros(total, dtype=self.dtype)
         # Scratch space for the optimizers' intermediate results, so a step allocates nothing.
         self.scratch: Array = np.empty(total, dtype=self.dtype)
+        self._work: Array | None = None
         self.views: list[Array] = []
         for i, p in enumerate(self.params):
             view = self.data[self.offsets[i] : self.offsets[i + 1]].reshape(p.data.shape)
@@ -60,6 +61,13 @@ class FlatParams:
 
     def __len__(self) -> int:
         return len(self.params)
+
+    def work(self) -> Array:
+        """A second scratch buffer, allocated on first use: optimizers that add a term to the gradient
+        (weight decay, Nesterov) build the modified gradient here, since :attr:`grad` *is* ``p.grad``."""
+        if self._work is None:
+            self._work = np.empty_like(self.data)
+        return self._work
 
     def slice(self, i: int) -> slice:
         """The range of parameter ``i`` inside the flat buffers."""

@@ -153,10 +153,11 @@ class Optimizer:
             flat.sync()
             grads = [p.grad for p in flat.params]
             steps = flat.steps
+            work = flat.work() if self._needs_work(group) else None
             if all(g is not None for g in grads) and (len(steps) == 1 or bool((steps == steps[0]).all())):
                 flat.gather_grads(grads)  # type: ignore[arg-type]
                 steps += 1
-                self._update(group, flat.data, flat.grad, flat.scratch, state, int(steps[0]))
+                self._update(group, flat.data, flat.grad, flat.scratch, work, state, int(steps[0]))
                 continue
             # Some gradients are missing (or some parameters were skipped before): update the
             # others one at a time on their slices, with the same arithmetic as the fast path.
@@ -168,15 +169,26 @@ class Optimizer:
                 np.copyto(flat.grad[sl], g.reshape(-1), casting="same_kind")
                 steps[i] += 1
                 self._update(
-                    group, flat.data[sl], flat.grad[sl], flat.scratch[sl],
+                    group, flat.data[sl], flat.grad[sl], flat.scratch[sl], None if work is None else work[sl],
                     {name: buf[sl] for name, buf in state.items()}, int(steps[i]),
                 )
         self._step_count += 1
 
+    def _needs_work(self, group: ParamGroup) -> bool:
+        """Whether :meth:`_update` needs a second scratch buffer for ``group`` (subclasses say when)."""
+        return False
+
     def _update(
-        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, state: dict[str, Array], step: int
+        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, work: Array | None,
+        state: dict[str, Array], step: int,
     ) -> None:
-        """Update flat ``param`` in place from ``grad`` (which may be overwritten) at 1-based ``step``."""
+        """Update flat ``param`` in place from ``grad`` at 1-based ``step``.
+
+        ``grad`` is read-only: it is the parameters' ``.grad`` (backward writes into the flat buffer),
+        which ``step()`` leaves as backward wrote it, as PyTorch does. ``scratch`` (and ``work``, when
+        :meth:`_needs_work` says so) are preallocated buffers of ``param``'s size, so a step allocates
+        nothing.
+        """
         raise NotImplementedError(f"{self._name} must implement _update()")
 
     # -------------------------------------------------------------- state

@@ -9,7 +9,7 @@ from tinytorch_core.tensor import Array
 
 
 class SGD(Optimizer):
-    """``torch.optim.SGD``: ``g += wd*p``; ``buf = momentum*buf + (1-dampening)*g`` (``buf = g`` at
+    """``torch.optim.SGD``: ``g = grad + wd*p`` (``p.grad`` itself is left unchanged); ``buf = momentum*buf + (1-dampening)*g`` (``buf = g`` at
     the first step); ``d = g + momentum*buf`` (Nesterov) or ``d = buf``; ``p -= lr*d``.
     """
 
@@ -39,15 +39,23 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: Nesterov momentum needs momentum > 0 and dampening = 0 (group {idx})")
         return group
 
+    def _needs_work(self, group: ParamGroup) -> bool:
+        return bool(group["weight_decay"]) or bool(group["nesterov"])
+
     def _update(
-        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, state: dict[str, Array], step: int
+        self, group: ParamGroup, param: Array, grad: Array, scratch: Array, work: Array | None,
+        state: dict[str, Array], step: int,
     ) -> None:
         lr: float = group["lr"]
         wd: float = group["weight_decay"]
         momentum: float = group["momentum"]
+        # ``grad`` is p.grad and stays as backward wrote it: the decayed and Nesterov gradients are
+        # built in ``work``.
         if wd:
-            np.multiply(param, wd, out=scratch)
-            grad += scratch
+            assert work is not None
+            np.multiply(param, wd, out=work)
+            work += grad
+            grad = work
         direction = grad
         if momentum:
             buf = state["momentum_buffer"]
@@ -62,8 +70,10 @@ class SGD(Optimizer):
                 else:
                     buf += grad
             if group["nesterov"]:
+                assert work is not None
                 np.multiply(buf, momentum, out=scratch)
-                grad += scratch
+                np.add(grad, scratch, out=work)  # ``grad`` may already be ``work``: elementwise, in place is fine
+                direction = work
             else:
                 direction = buf
         np.multiply(direction, -lr, out=scratch)
