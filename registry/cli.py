@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from registry.config import Config
     from registry.manager import PluginManager
 
-BUILTIN_COMMANDS = ("plugins", "components", "train", "new-plugin", "report")
-
 #: Commands that must work even when a plugin is broken in strict mode.
 ALWAYS_RUN = ("plugins", "new-plugin", None)
 
@@ -138,59 +136,29 @@ def build_parser(manager: PluginManager | None, command: str | None) -> argparse
                         help="config file (default: ./tinytorch.toml or [tool.tinytorch] in ./pyproject.toml)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    plugins = commands.add_parser("plugins", parents=[common], help="list plugins: version, source, status, hooks, what they register")
-    plugins.add_argument("--format", choices=("table", "json"), default="table")
-    plugins_sub = plugins.add_subparsers(dest="plugins_command", metavar="{check}")
-    check = plugins_sub.add_parser("check", parents=[common], help="run the conformance kit on an installed plugin")
-    check.add_argument("name", help="the plugin's entry-point name")
+    from registry import commands as builtin
 
-    components = commands.add_parser("components", parents=[common], help="list registered components and their plugins")
-    components.add_argument("--kind", help="only this kind (models, datasets, modules, tokenizers, ...)")
-    components.add_argument("--format", choices=("table", "json"), default="table")
-
-    train = commands.add_parser("train", parents=[common], help="train from a TOML config")
-    train.add_argument("config", help="the config file ([data], [model], [train], [output], [plugins])")
-    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                       help="override a config value (TOML syntax; repeatable), e.g. --set train.steps=30")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue from RUN_DIR/checkpoints/last.safetensors")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the run already in the run directory (default: a non-empty run directory is"
-                       " left alone and this run writes to a numbered directory beside it, e.g. runs/x-2)")
-    train.add_argument("--no-progress", action="store_true", help="print log lines instead of a progress bar")
-
-    new_plugin = commands.add_parser("new-plugin", parents=[common], help="scaffold a pip-installable plugin package")
-    new_plugin.add_argument("name", help="the plugin name (a Python identifier, e.g. audio)")
-    new_plugin.add_argument("--dir", default=None, help="parent directory (default: current directory)")
-
-    report = commands.add_parser("report", parents=[common], help="reports (reuse: how much of the core a plugin reuses)")
-    report_sub = report.add_subparsers(dest="report_command", metavar="{reuse}")
-    reuse = report_sub.add_parser("reuse", parents=[common], help="how much of each plugin is core code")
-    if command == "report":
-        _configure_reuse(reuse)
-
+    builtins = builtin.BuiltinCommands(command, common)
+    builtin.tinytorch_register_commands(cli=builtins)
+    entries: list[tuple[str, Any, str, Any, str | None]] = [
+        (name, run, help, arguments, None) for name, run, help, arguments in builtins.commands
+    ]
     if manager is not None:
-        for component in manager.list("commands"):
-            sub = commands.add_parser(component.name, parents=[common],
-                                      help=f"{component.description} [plugin {component.plugin}]")
-            sub.set_defaults(_plugin_command=component)
-            arguments = component.meta.get("arguments")
-            if arguments is None:
-                continue
-            try:
-                arguments(sub)
-            except Exception as exc:  # one plugin's broken options must not take down every command
-                sub.set_defaults(_broken_command=f"plugin {component.plugin!r}: command {component.name!r} is"
-                                 f" unavailable: its arguments(parser) raised {type(exc).__name__}: {exc}")
+        entries += [(c.name, c.obj, f"{c.description} [plugin {c.plugin}]", c.meta.get("arguments"), c.plugin)
+                    for c in manager.list("commands")]
+    for name, run, help, arguments, plugin in entries:
+        sub = commands.add_parser(name, parents=[common], help=help)
+        sub.set_defaults(_run=run, _plugin=plugin)
+        if arguments is None:
+            continue
+        try:
+            arguments(sub)
+        except Exception as exc:  # one plugin's broken options must not take down every command
+            if plugin is None:
+                raise
+            sub.set_defaults(_broken_command=f"plugin {plugin!r}: command {name!r} is"
+                             f" unavailable: its arguments(parser) raised {type(exc).__name__}: {exc}")
     return parser
-
-
-def _configure_reuse(parser: argparse.ArgumentParser) -> None:
-    try:
-        from registry import reuse_cli
-    except ImportError:
-        parser.set_defaults(_reuse_missing=True)
-        return
-    reuse_cli.configure(parser)
 
 
 def _load_manager(scan: Prescan) -> tuple[PluginManager, Config, list[str]]:
@@ -251,91 +219,36 @@ def run(argv: Sequence[str]) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command == "plugins":
-        status = _cmd_plugins(args, manager)
-        return status or (1 if problems else 0)
-    if args.command == "components":
-        return _cmd_components(args, manager)
-    if args.command == "train":
-        from registry.train import run_train
-
-        return run_train(args, manager, config)
-    if args.command == "new-plugin":
-        from registry.scaffold import scaffold_plugin
-
-        target = scaffold_plugin(args.name, args.dir)
-        print(f"created plugin package {target}")
-        print(f"next: pip install -e {target} && pytest {target}")
-        return 0
-    if args.command == "report":
-        return _cmd_report(args, parser, manager)
-    component = getattr(args, "_plugin_command", None)
     broken = getattr(args, "_broken_command", None)
     if broken is not None:
         raise CommandError(broken)
-    if component is not None:
-        return _run_plugin_command(component, args)
-    parser.error(f"unknown command {args.command!r}")
-    return EXIT_USER_ERROR
+    from registry.commands import Invocation
+
+    args.tinytorch = Invocation(manager, config, parser, problems)
+    plugin: str | None = getattr(args, "_plugin", None)
+    if plugin is not None:
+        return _run_plugin_command(plugin, args.command, args._run, args)
+    return int(args._run(args) or 0)
 
 
-def _run_plugin_command(component: Any, args: argparse.Namespace) -> int:
+def _run_plugin_command(plugin: str, name: str, run: Any, args: argparse.Namespace) -> int:
     """A plugin's command; what it raises (sys.exit with a message too) is one line naming the plugin."""
     from registry.errors import CommandError, RegistryError
     from registry.observers import describe_exception
 
     try:
-        result = component.obj(args)
+        result = run(args)
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             return int(exc.code or 0)
-        raise CommandError(f"plugin {component.plugin!r}: command {component.name!r} stopped: {exc.code}") from exc
+        raise CommandError(f"plugin {plugin!r}: command {name!r} stopped: {exc.code}") from exc
     except (RegistryError, KeyboardInterrupt, BrokenPipeError):
         raise
     except Exception as exc:
-        raise CommandError(f"plugin {component.plugin!r}: command {component.name!r} failed:"
+        raise CommandError(f"plugin {plugin!r}: command {name!r} failed:"
                            f" {describe_exception(exc)}; fix the arguments, or report it to the plugin's authors"
                            " (--debug shows the traceback)") from exc
     return int(result or 0)
-
-
-def _cmd_plugins(args: argparse.Namespace, manager: PluginManager) -> int:
-    if args.plugins_command == "check":
-        from registry.conformance import check_plugin
-
-        failures = check_plugin(args.name)
-        if not failures:
-            print(f"plugin {args.name!r} conforms: all checks passed")
-            return 0
-        print(f"plugin {args.name!r} does not conform ({len(failures)} failure{'s' if len(failures) != 1 else ''}):")
-        for failure in failures:
-            print(f"  - {failure}")
-        return 1
-    from registry.listing import plugins_json, plugins_table
-
-    print(plugins_json(manager) if args.format == "json" else plugins_table(manager))
-    return 1 if manager.failures() and manager.strict else 0
-
-
-def _cmd_components(args: argparse.Namespace, manager: PluginManager) -> int:
-    from registry.listing import components_json, components_table
-
-    components = manager.list(args.kind)
-    print(components_json(components) if args.format == "json" else components_table(components))
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser, manager: PluginManager) -> int:
-    if args.report_command != "reuse":
-        parser.parse_args(["report", "--help"])
-        return EXIT_USER_ERROR
-    if getattr(args, "_reuse_missing", False):
-        print("tinytorch: error: reuse report not available (registry.reuse_cli is missing)", file=sys.stderr)
-        return 1
-    from registry import reuse_cli
-
-    args.plugin_manager = manager  # the plugins this invocation loaded (config, -p flags) are the ones measured
-    return int(reuse_cli.run(args))
 
 
 def _debug_requested(argv: Sequence[str]) -> bool:

@@ -306,20 +306,11 @@ def check_tokenizer(component: Component) -> list[Failure]:
     return []
 
 
-def _default_loss(model: Any, batch: Sequence[Any]) -> Any:
-    from tinytorch_core import Tensor
-    from tinytorch_core import functional as F
-
-    inputs, targets = batch[0], batch[1]
-    if isinstance(inputs, np.ndarray) and np.issubdtype(inputs.dtype, np.floating):
-        inputs = Tensor(inputs)
-    return F.cross_entropy(model(inputs), targets)
-
-
 def check_model(component: Component) -> list[Failure]:
     """A few Adam steps on the fixed ``sample_batch`` lower the loss."""
     from tinytorch_core import manual_seed
     from tinytorch_core.optim import Adam
+    from tinytorch_core.training import default_step
 
     name, meta = component.name, component.meta
     if "sample_batch" not in meta:
@@ -328,7 +319,7 @@ def check_model(component: Component) -> list[Failure]:
     model = component.obj(**dict(meta.get("sample_kwargs", {})))
     model.eval()  # dropout off: the loss must be comparable between steps
     batch = _sample_tuple(meta["sample_batch"], "sample_batch")
-    loss_fn: Callable[[Any, Sequence[Any]], Any] = meta.get("loss_fn") or _default_loss
+    loss_fn: Callable[[Any, Sequence[Any]], Any] = meta.get("loss_fn") or default_step
     optimizer = Adam(model.parameters(), lr=float(meta.get("check_lr", 1e-2)))
     first = float(loss_fn(model, batch).item())
     if not np.isfinite(first):

@@ -22,6 +22,7 @@ import pluggy
 import tinytorch_core.hookspecs as hookspecs
 from registry import dependencies
 from registry import discovery as discovery_module
+from registry.commands import RESERVED_COMMANDS  # the built-in commands' names, which plugins cannot take
 from registry.components import KINDS, Component, ComponentRegistry, hook_for_kind, normalize_kind
 from registry.config import Config, ConfigSchemaRegistry, validate_config
 from registry.discovery import InstalledPlugin
@@ -42,8 +43,6 @@ from registry.tracing import install_tracer, trace_direct_call, trace_requested
 
 __all__ = ["PluginInfo", "PluginManager", "PluginSkippedWarning", "Status", "print_failure_warnings"]
 
-#: Subcommands the ``tinytorch`` CLI defines itself; plugins cannot take these names.
-RESERVED_COMMANDS: frozenset[str] = frozenset({"plugins", "components", "train", "new-plugin", "report", "help"})
 
 SCHEMA_HOOK = "tinytorch_add_config_schema"
 

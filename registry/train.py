@@ -175,12 +175,7 @@ def build_optimizer(model: Any, train: Mapping[str, Any], where: str) -> Any:
                           f" choose one of {', '.join(OPTIMIZERS)}")
     lr = float(train.get("lr", 1e-3))
     decay = float(train.get("weight_decay", 0.01 if name == "adamw" else 0.0))
-    params = list(model.parameters())
-    groups = [
-        {"params": [p for p in params if p.data.ndim >= 2], "weight_decay": decay},
-        {"params": [p for p in params if p.data.ndim < 2], "weight_decay": 0.0},
-    ]
-    groups = [g for g in groups if g["params"]]
+    groups = [g for g in optim.optimizer_groups(model.parameters(), decay) if g["params"]]
     if not groups:
         raise ConfigError(f"the model has no parameters to train ({where})")
     if name == "sgd":

@@ -506,3 +506,14 @@ def test_backward_writes_gradients_straight_into_the_flat_buffer() -> None:
         before = [p.data.copy() for p in model.parameters()]
         opt.step()
         assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+
+
+def test_optimizer_groups_decay_matrices_only() -> None:
+    from tinytorch_core.nn import LayerNorm
+    from tinytorch_core.optim import optimizer_groups
+
+    model = Sequential([Linear(3, 4), LayerNorm(4)])
+    decay, no_decay = optimizer_groups(model.parameters(), 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert [p.shape for p in decay["params"]] == [(4, 3)]
+    assert sorted(p.shape for p in no_decay["params"]) == [(4,), (4,), (4,)]

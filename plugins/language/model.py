@@ -315,9 +315,9 @@ class TinyGPT(Module):
     # ------------------------------------------------------------------ training
     def optimizer_groups(self, weight_decay: float = 0.1) -> list[dict[str, Any]]:
         """nanoGPT's parameter groups: weight decay on matrices (ndim >= 2), none on biases and LayerNorm."""
-        decay = [p for p in self.parameters() if p.ndim >= 2]
-        no_decay = [p for p in self.parameters() if p.ndim < 2]
-        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        from tinytorch_core.optim import optimizer_groups
+
+        return optimizer_groups(self.parameters(), weight_decay)
 
     def train_on_text(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -247,5 +246,5 @@ class ModuleDict(Module):
 
 __all__ = [
     "Linear", "Dense", "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "Identity", "LayerNorm", "Dropout",
-    "Embedding", "Sequential", "ModuleList", "ModuleDict", "OrderedDict",
+    "Embedding", "Sequential", "ModuleList", "ModuleDict",
 ]

@@ -22,6 +22,14 @@ ParamGroup = dict[str, Any]
 ParamsArg = Union[Iterable[Tensor], Iterable[Mapping[str, Any]]]
 
 
+def optimizer_groups(params: Iterable[Tensor], weight_decay: float) -> list[dict[str, Any]]:
+    """nanoGPT's parameter groups: ``weight_decay`` on matrices and embeddings (ndim >= 2), none on
+    biases and norm gains (ndim < 2). Pass the result to an optimizer: ``AdamW(optimizer_groups(...))``."""
+    params = list(params)
+    return [{"params": [p for p in params if p.data.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.data.ndim < 2], "weight_decay": 0.0}]
+
+
 class Optimizer:
     """Base class of the optimizers, following ``torch.optim.Optimizer``.
 

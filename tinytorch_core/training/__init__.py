@@ -2,7 +2,7 @@
 
 from tinytorch_core.training.callbacks import Callback
 from tinytorch_core.training.metrics_log import MetricsLog, read_metrics
-from tinytorch_core.training.steps import LossFn, StepFn, supervised_step
+from tinytorch_core.training.steps import LossFn, StepFn, default_step, supervised_step
 from tinytorch_core.training.tensorboard import TensorBoardCallback
 from tinytorch_core.training.trainer import (
     History,
@@ -11,6 +11,6 @@ from tinytorch_core.training.trainer import (
 )
 
 __all__ = [
-    "Trainer", "History", "Callback", "TrainingDivergedError", "StepFn", "LossFn", "supervised_step",
+    "Trainer", "History", "Callback", "TrainingDivergedError", "StepFn", "LossFn", "supervised_step", "default_step",
     "MetricsLog", "read_metrics", "TensorBoardCallback",
 ]

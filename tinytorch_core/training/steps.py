@@ -38,6 +38,14 @@ def supervised_step(loss_fn: LossFn) -> StepFn:
     return step
 
 
+def default_step(model: Module, batch: Any) -> Tensor:
+    """The default supervised step: ``batch = (inputs, targets)``, loss = cross-entropy of
+    ``model(inputs)`` against ``targets`` (the Trainer's step when given neither step_fn nor loss_fn)."""
+    from tinytorch_core.functional import cross_entropy
+
+    return supervised_step(cross_entropy)(model, batch)
+
+
 def batch_size(batch: Any) -> int:
     """Rows in a batch (its first array's leading dimension), used to weight evaluation losses."""
     first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
