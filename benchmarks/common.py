@@ -136,15 +136,22 @@ def build_pair(config: BenchConfig) -> tuple[Any, Any]:
     return tiny, ref
 
 
-def tinytorch_trainer(model: Any, lr: float) -> StepFn:
-    """One training step of TinyGPT (forward, cross-entropy, backward, AdamW); returns the loss."""
+def tinytorch_trainer(model: Any, lr: float, kernels: str | None = None) -> StepFn:
+    """One training step of TinyGPT (forward, cross-entropy, backward, AdamW); returns the loss.
+
+    ``kernels`` ("0" numpy, "1" compiled) switches the kernel path before each step, so two
+    TinyGPT variants can alternate in one process; ``None`` keeps the process's choice.
+    """
     from tinytorch_core import functional as F
+    from tinytorch_core import kernels as kernel_paths
     from tinytorch_core.optim import AdamW
 
     optimizer = AdamW(model.parameters(), lr=lr)  # torch's defaults: betas (0.9, 0.999), eps 1e-8, wd 0.01
     model.train()
 
     def step(x: Array, y: Array) -> float:
+        if kernels is not None:
+            kernel_paths.use(kernels)
         optimizer.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()

@@ -34,6 +34,8 @@ from benchmarks.common import (
     torch_trainer,
     write_json,
 )
+from benchmarks.process_alternation import report as process_report
+from benchmarks.process_alternation import run_rounds
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,27 +56,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="PyTorch reference attention: fused SDPA (default) or explicit masked softmax")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (numpy BLAS via threadpoolctl if installed)")
     parser.add_argument("--memory-steps", type=int, default=3, help="steps per memory-probe child; 0 skips memory")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="process-alternation rounds (one fresh process per variant per round); 0 skips them")
+    parser.add_argument("--process-steps", type=int, default=60, help="timed steps in each process-alternation child")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     args = parser.parse_args(argv)
     for name in ("steps", "layers", "heads", "d_model", "block", "batch", "vocab", "threads"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.warmup < 0 or args.memory_steps < 0:
-        parser.error("--warmup and --memory-steps must be >= 0")
+    if args.warmup < 0 or args.memory_steps < 0 or args.rounds < 0 or args.process_steps <= 0:
+        parser.error("--warmup, --memory-steps and --rounds must be >= 0, --process-steps positive")
     if args.d_model % args.heads != 0:
         parser.error(f"--d-model {args.d_model} must be divisible by --heads {args.heads}")
     return args
 
 
-def run(config: BenchConfig, steps: int, warmup: int, threads: int, memory_steps: int) -> dict[str, Any]:
-    """Measure everything for one config; returns the numbers (also used by scaling.py)."""
+def run(config: BenchConfig, steps: int, warmup: int, threads: int, memory_steps: int,
+        numpy_variant: bool = False) -> dict[str, Any]:
+    """Measure everything for one config; returns the numbers (also used by scaling.py).
+
+    ``numpy_variant`` adds a third alternating participant, ``tinytorch-numpy``: a second TinyGPT
+    (same weights and batches) forced onto the numpy kernels, when ``tinytorch`` runs compiled ones.
+    """
     import torch
+
+    from tinytorch_core import kernels
 
     set_threads(threads)  # torch is imported by now, so this sets torch's threads too
     tokens, _, source = load_tokens(config.vocab_size)
     batches = make_batches(tokens, config, warmup + steps, seed=config.seed)
     tiny, ref = build_pair(config)
-    step_fns = {"tinytorch": tinytorch_trainer(tiny, config.lr), "torch": torch_trainer(ref, config.lr)}
+    step_fns = {"tinytorch": tinytorch_trainer(tiny, config.lr)}
+    kernel_line = kernels.describe()
+    if numpy_variant and kernels.compiled_kernels():
+        step_fns = {"tinytorch": tinytorch_trainer(tiny, config.lr, kernels="1"),
+                    "tinytorch-numpy": tinytorch_trainer(build_pair(config)[0], config.lr, kernels="0")}
+    step_fns["torch"] = torch_trainer(ref, config.lr)
 
     shapes = gemm_shapes(config)
     gemm_before = gemm_gflops(shapes)
@@ -88,7 +105,7 @@ def run(config: BenchConfig, steps: int, warmup: int, threads: int, memory_steps
     results: dict[str, Any] = {
         "config": config.__dict__, "data": source, "steps": steps, "warmup": warmup, "threads": threads,
         "numpy": np.__version__, "torch": torch.__version__, "python": platform.python_version(),
-        "model_flops_per_step": flops, "flop_params_N": n_params, "gemm_gflops": gemm, "gemm_peak_gflops": peak_gflops,
+        "kernels": kernel_line, "model_flops_per_step": flops, "flop_params_N": n_params, "gemm_gflops": gemm, "gemm_peak_gflops": peak_gflops,
         "frameworks": {},
     }
     for name, times in seconds.items():
@@ -104,11 +121,14 @@ def run(config: BenchConfig, steps: int, warmup: int, threads: int, memory_steps
         }
     # Same weights and batches: the loss curves must agree (float32 drift only), else the timing compares different work.
     results["max_abs_loss_difference"] = float(np.max(np.abs(np.subtract(losses["tinytorch"], losses["torch"]))))
-    results["ratio_tinytorch_over_torch"] = (
-        results["frameworks"]["tinytorch"]["median_ms"] / results["frameworks"]["torch"]["median_ms"]
-    )
+    torch_ms = results["frameworks"]["torch"]["median_ms"]
+    results["ratio_tinytorch_over_torch"] = results["frameworks"]["tinytorch"]["median_ms"] / torch_ms
+    if "tinytorch-numpy" in results["frameworks"]:
+        results["ratio_tinytorch_numpy_over_torch"] = results["frameworks"]["tinytorch-numpy"]["median_ms"] / torch_ms
+        results["max_abs_loss_difference_numpy"] = float(
+            np.max(np.abs(np.subtract(losses["tinytorch-numpy"], losses["torch"]))))
     if memory_steps > 0:
-        for name in step_fns:
+        for name in ("tinytorch", "torch"):
             results["frameworks"][name]["memory"] = measure_peak_memory(name, config, memory_steps, threads)
     return results
 
@@ -123,18 +143,23 @@ def report(results: dict[str, Any]) -> None:
           f"= (6N + 12*L*T*d)*B*T with N = {results['flop_params_N']:,} (non-embedding weights + tied LM head)")
     gemm = ", ".join(f"{shape} {rate:.0f}" for shape, rate in results["gemm_gflops"].items())
     print(f"float32 GEMM GFLOP/s (median, np.matmul): {gemm}; peak used for MFU: {results['gemm_peak_gflops']:.0f}")
-    header = f"{'framework':<10} {'median ms':>10} {'min ms':>8} {'tokens/s':>10} {'GFLOP/s':>8} {'MFU':>6} {'peak MB':>8} {'train MB':>9} {'loss 1st->last':>16}"
+    header = f"{'framework':<15} {'median ms':>10} {'min ms':>8} {'tokens/s':>10} {'GFLOP/s':>8} {'MFU':>6} {'peak MB':>8} {'train MB':>9} {'loss 1st->last':>16}"
     print(header)
     print("-" * len(header))
     for name, row in results["frameworks"].items():
         memory = row.get("memory")
         peak = f"{memory['peak_mb']:.0f}" if memory else "-"
         train = f"{memory['training_mb']:.0f}" if memory else "-"
-        print(f"{name:<10} {row['median_ms']:>10.2f} {row['min_ms']:>8.2f} {row['tokens_per_s']:>10.0f} "
+        print(f"{name:<15} {row['median_ms']:>10.2f} {row['min_ms']:>8.2f} {row['tokens_per_s']:>10.0f} "
               f"{row['achieved_gflops']:>8.1f} {100 * row['mfu']:>5.1f}% {peak:>8} {train:>9} "
               f"{row['first_loss']:>7.4f}->{row['last_loss']:.4f}")
     print(f"largest loss difference over all steps: {results['max_abs_loss_difference']:.2e}")
-    print(f"ratio TinyGPT/PyTorch (median step time): {results['ratio_tinytorch_over_torch']:.3f}")
+    print(f"TinyGPT kernels: {results['kernels']}")
+    print(f"ratio TinyGPT/PyTorch (median step time, in-process block alternation): "
+          f"{results['ratio_tinytorch_over_torch']:.3f}")
+    if "ratio_tinytorch_numpy_over_torch" in results:
+        print(f"ratio TinyGPT on numpy kernels (TINYTORCH_FAST=0)/PyTorch, same run: "
+              f"{results['ratio_tinytorch_numpy_over_torch']:.3f} (loss difference {results['max_abs_loss_difference_numpy']:.2e})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     config = BenchConfig(num_layers=args.layers, num_heads=args.heads, d_model=args.d_model, block_size=args.block,
                          batch_size=args.batch, vocab_size=args.vocab, lr=args.lr,
                          torch_attention=args.torch_attention)
-    results = run(config, args.steps, args.warmup, args.threads, args.memory_steps)
+    results = run(config, args.steps, args.warmup, args.threads, args.memory_steps, numpy_variant=True)
     report(results)
+    if args.rounds:
+        print()
+        results["process_alternation"] = run_rounds(config, args.rounds, args.process_steps, args.warmup, args.threads)
+        process_report(results["process_alternation"])
     if args.json:
         write_json(args.json, results)
         print(f"wrote {args.json}")

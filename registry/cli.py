@@ -106,6 +106,20 @@ def version_string() -> str:
     return f"tinytorch {version} ({BUILTIN_DISTRIBUTION})"
 
 
+class _Version(argparse.Action):
+    """``--version``: the version line, then which kernels run compiled; computed only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from tinytorch_core.kernels import describe  # says what runs compiled without importing numba
+
+        print(f"{version_string()}\nkernels: {describe()}")
+        parser.exit(0)
+
+
 def build_parser(manager: PluginManager | None, command: str | None) -> argparse.ArgumentParser:
     """The full parser: built-in commands plus every enabled plugin's commands."""
     common = _common_options()
@@ -116,8 +130,8 @@ def build_parser(manager: PluginManager | None, command: str | None) -> argparse
         epilog="Environment: TINYTORCH_PLUGINS (comma list of plugins to load; empty = none), "
         "TINYTORCH_TRACE_PLUGINS=1 (print hook calls), TINYTORCH_DEBUG=1 (tracebacks).",
     )
-    parser.add_argument("--version", action="version", version=version_string(),
-                        help="print the version and the distribution name, then exit")
+    parser.add_argument("--version", action=_Version,
+                        help="print the version, the distribution name and the kernel path (numpy or numba), then exit")
     parser.add_argument("-c", "--config", metavar="PATH",
                         help="config file (default: ./tinytorch.toml or [tool.tinytorch] in ./pyproject.toml)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -15,6 +15,7 @@ import errno
 import inspect
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,8 +417,10 @@ def _save_config_copy(config: Config, directory: Path, *, keep_toml: bool = Fals
 def run_train(args: argparse.Namespace, manager: PluginManager, config: Config) -> int:
     """The ``tinytorch train`` command."""
     resume = Path(args.resume) if args.resume else None
+    started = time.perf_counter()
     result = train_from_config(config, manager, resume=resume, progress=not args.no_progress,
                                overwrite=bool(getattr(args, "overwrite", False)))
+    wall = time.perf_counter() - started
     if _rank() != 0:  # in a data-parallel run rank 0 reports for all
         return 0
     parts = [f"steps {result.history.steps}"]
@@ -427,4 +430,6 @@ def run_train(args: argparse.Namespace, manager: PluginManager, config: Config) 
         parts.append(f"val loss {result.final_val_loss:.4f}")
     print("; ".join(parts))
     print(f"run directory: {display_path(result.run_dir)}")
+    # Last line: how long the job took (data, model, training, evaluation, sample) and its pace.
+    print(f"wall time {wall:.1f} s; {result.history.steps / wall if wall > 0 else 0.0:.2f} steps/s")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -227,6 +228,8 @@ def test_train_runs_hooks_writes_run_dir_and_resumes(make_plugin: Make, capsys: 
     assert cli([plugin], "train", str(config), "--no-progress") == 0
     out = capsys.readouterr().out
     assert "final train loss" in out and "run directory: runs/toy" in out
+    last = re.fullmatch(r"wall time (\d+\.\d) s; (\d+\.\d\d) steps/s", out.strip().splitlines()[-1])
+    assert last is not None and float(last.group(2)) > 0  # the job's last line: its wall time and pace
     run = tmp_path / "runs" / "toy"
     assert (run / "config.toml").read_text() == config.read_text()
     assert (run / "checkpoints" / "last.safetensors").is_file()

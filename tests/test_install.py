@@ -43,13 +43,18 @@ def test_version_prints_the_version_and_the_distribution(capsys: pytest.CaptureF
         main(["--version"])
     assert exited.value.code == 0
     version = metadata.version(DISTRIBUTION)
-    assert capsys.readouterr().out.strip() == f"tinytorch {version} ({DISTRIBUTION})"
+    first, kernels = capsys.readouterr().out.strip().splitlines()
+    assert first == f"tinytorch {version} ({DISTRIBUTION})"
+    from tinytorch_core.kernels import describe
+
+    assert kernels == f"kernels: {describe()}"  # which kernels run compiled (numba) or "numpy (...)"
 
 
 def test_version_through_the_installed_command() -> None:
     done = subprocess.run([sys.executable, "-m", "registry.cli", "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert re.fullmatch(r"tinytorch \d+\.\d+\.\d+\S* \(tinytorch-numpy\)\n", done.stdout)
+    assert re.fullmatch(r"tinytorch \d+\.\d+\.\d+\S* \(tinytorch-numpy\)\nkernels: (numba \S+ \(.*gelu.*\)|numpy \(.*\))\n",
+                        done.stdout)
 
 
 def test_readme_starts_with_the_two_commands_ci_runs() -> None:

@@ -13,26 +13,12 @@ from typing import Any, cast
 
 import numpy as np
 
+from tinytorch_core import kernels
 from tinytorch_core.autograd import Context, Function
+from tinytorch_core.kernels.reference import col_sum as _col_sum
+from tinytorch_core.kernels.reference import row_sum as _row_sum
+from tinytorch_core.kernels.reference import rows as _rows
 from tinytorch_core.tensor import Array, Tensor, get_rng
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_GELU_C = 0.044715
-
-
-def _rows(x: Array) -> Array:
-    """View ``x`` as a 2-D (rows, last_dim) matrix without copying when possible."""
-    return x.reshape(-1, x.shape[-1])
-
-
-def _row_sum(m: Array) -> Array:
-    """Sum over the last axis as a matrix-vector product (fast for short rows)."""
-    return m @ np.ones(m.shape[-1], dtype=m.dtype)
-
-
-def _col_sum(m: Array) -> Array:
-    """Sum a 2-D array over its rows as one vector-matrix product."""
-    return np.ones(m.shape[0], dtype=m.dtype) @ m
 
 
 # ---------------------------------------------------------------------------- linear
@@ -74,27 +60,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def layer_norm_arrays(x: Array, weight: Array | None, bias: Array | None, eps: float = 1e-5) -> tuple[Array, Array, Array]:
     """LayerNorm over the last axis on plain arrays: ``(out, xhat, rstd)``, xhat and rstd as 2-D rows.
 
-    The forward kernel of :func:`layer_norm`, public so graph-free inference paths (KV-cached
-    decoding) run the very same arithmetic.
+    The forward kernel of :func:`layer_norm` (numpy or compiled, see :mod:`tinytorch_core.kernels`),
+    public so graph-free inference paths (KV-cached decoding) run the very same arithmetic.
     """
-    x2 = _rows(x)
-    d = x2.shape[1]
-    mean = _row_sum(x2)
-    mean *= 1.0 / d
-    xhat = x2 - mean[:, None]
-    var = _row_sum(xhat * xhat)
-    var *= 1.0 / d
-    var += eps
-    rstd = np.sqrt(var, out=var)
-    np.divide(1.0, rstd, out=rstd)
-    xhat *= rstd[:, None]
-    if weight is not None:
-        out = xhat * weight
-        if bias is not None:
-            out += bias
-    else:
-        out = xhat.copy() if bias is None else xhat + bias
-    return out.reshape(x.shape), xhat, rstd
+    return kernels.layer_norm_forward(x, weight, bias, eps)
 
 
 class _LayerNorm(Function):
@@ -110,22 +79,11 @@ class _LayerNorm(Function):
     @staticmethod
     def backward(ctx: Context, grad: Array) -> tuple[Array | None, ...]:
         xhat, rstd, weight = ctx.saved_tensors
-        g2 = _rows(grad)
-        d = xhat.shape[1]
-        # dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat)); both means are matrix-vector
-        # products with w, so g*w*xhat is never formed.
-        g_xhat = g2 * xhat
-        m1 = g2 @ weight
-        m1 *= 1.0 / d
-        m2 = g_xhat @ weight
-        m2 *= 1.0 / d
-        gx = xhat * m2[:, None]
-        np.subtract(g2 * weight, gx, out=gx)
-        gx -= m1[:, None]
-        gx *= rstd[:, None]
+        params = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        gx, gw, gb = kernels.layer_norm_backward(grad, xhat, rstd, weight, params)
         # weight and bias are independent: layer_norm(x, None, bias) still trains its bias
-        gw = _col_sum(g_xhat) if ctx.has_weight and ctx.needs_input_grad[1] else None
-        gb = _col_sum(g2) if ctx.needs_input_grad[2] else None
+        gw = gw if ctx.has_weight and ctx.needs_input_grad[1] else None
+        gb = gb if ctx.needs_input_grad[2] else None
         return (gx.reshape(ctx.shape), gw, gb)
 
 
@@ -150,17 +108,10 @@ def _erf(z: Array) -> Array:
 def gelu_tanh_arrays(x: Array) -> tuple[Array, Array]:
     """GELU (tanh form) on a plain array: ``(out, t)`` with t = tanh(k (x + c x^3)) kept for backward.
 
-    The forward kernel of :func:`gelu`, public for graph-free inference paths.
+    The forward kernel of :func:`gelu` (numpy or compiled, see :mod:`tinytorch_core.kernels`),
+    public for graph-free inference paths.
     """
-    t = x * x
-    t *= _SQRT_2_OVER_PI * _GELU_C
-    t += _SQRT_2_OVER_PI
-    t *= x
-    np.tanh(t, out=t)
-    out = t + 1.0
-    out *= x
-    out *= 0.5
-    return out, t
+    return kernels.gelu_tanh_forward(x)
 
 
 class _GeluTanh(Function):
@@ -173,19 +124,7 @@ class _GeluTanh(Function):
     @staticmethod
     def backward(ctx: Context, grad: Array) -> Array:
         x, t = ctx.saved_tensors
-        # d/dx 0.5x(1+t) = 0.5(1+t) + 0.5x(1-t^2) * k(1 + 3c x^2)
-        a = x * x
-        a *= 1.5 * _SQRT_2_OVER_PI * _GELU_C
-        a += 0.5 * _SQRT_2_OVER_PI
-        a *= x
-        s = t * t
-        np.subtract(1.0, s, out=s)
-        a *= s
-        np.multiply(t, 0.5, out=s)
-        a += s
-        a += 0.5
-        a *= grad
-        return a
+        return kernels.gelu_tanh_backward(x, t, grad)
 
 
 class _GeluErf(Function):

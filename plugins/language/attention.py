@@ -3,8 +3,10 @@
 The whole attention core - split of the fused QKV projection into heads, scores, mask, softmax,
 weighted sum and merge of the heads - is a single graph node. That keeps the autograd graph to
 four nodes per attention layer (qkv linear, this op, output linear, residual add) and lets the
-kernel choose its memory layout: q, k, v are split into contiguous (B, H, T, hd) blocks once,
-transposed operands (K^T, P^T, dS^T) go to BLAS as strided views rather than contiguous copies
+kernel choose its memory layout: q and v are split into contiguous (B, H, T, hd) blocks and K
+straight into a contiguous K^T (B, H, hd, T) block (the same bytes copied once, and the forward's
+Q K^T then has two contiguous operands); the backward's transposed operands (K, P^T, dS^T) go to
+BLAS as strided views rather than contiguous copies
 (with numpy 2.4 here the copies cost more than they saved: a (T, T) transpose copy took 19 of
 25 ms of dV at T=512, and even at T=64 the copy-free backward is ~10% faster), the softmax
 avoids a per-row maximum, and row sums are matrix-vector products with a ones vector.
@@ -99,11 +101,15 @@ class _AttentionCore(Function):
         head_dim = d_model // num_heads
         dtype = qkv.dtype
         scale = 1.0 / math.sqrt(head_dim)
-        # One transpose + copy gives q, k, v as contiguous (B, H, T, hd) blocks.
-        heads = np.ascontiguousarray(qkv.reshape(batch, steps, 3, num_heads, head_dim).transpose(2, 0, 3, 1, 4))
-        q, k, v = heads[0], heads[1], heads[2]
+        # Two transposing copies straight from the split: q and v as contiguous (B, H, T, hd) blocks,
+        # and K already transposed, a contiguous (B, H, hd, T) block, so Q K^T multiplies two
+        # contiguous operands (OpenBLAS's small GEMM is slower with a transposed one).
+        split = qkv.reshape(batch, steps, 3, num_heads, head_dim)
+        qv = np.ascontiguousarray(split[:, :, ::2].transpose(2, 0, 3, 1, 4))
+        q, v = qv[0], qv[1]
+        k_t = np.ascontiguousarray(split[:, :, 1].transpose(0, 2, 3, 1))
         q *= dtype.type(scale)  # fold the 1/sqrt(hd) scale into q: T*hd multiplies instead of T*T
-        scores = q @ k.swapaxes(-1, -2)  # (B, H, T, T)
+        scores = q @ k_t  # (B, H, T, T)
         if causal:
             scores += causal_bias(steps, steps, dtype)
         if key_padding is not None:
@@ -120,14 +126,14 @@ class _AttentionCore(Function):
         else:
             used = probs
         out = used @ v  # (B, H, T, hd)
-        ctx.save_for_backward(q, k, v, probs)  # a no-op under no_grad
+        ctx.save_for_backward(q, k_t, v, probs)  # a no-op under no_grad
         ctx.keep = keep
         ctx.scale = scale
         return cast(Array, out.transpose(0, 2, 1, 3).reshape(batch, steps, d_model))
 
     @staticmethod
     def backward(ctx: Context, grad: Array) -> tuple[Array | None, ...]:
-        q, k, v, probs = ctx.saved_tensors
+        q, k_t, v, probs = ctx.saved_tensors
         keep: Array | None = ctx.keep
         batch, heads, steps, head_dim = q.shape
         dtype = q.dtype
@@ -149,7 +155,7 @@ class _AttentionCore(Function):
         g_probs -= row[..., None]
         g_probs *= probs
         # dQ = dS K * scale; dK = dS^T (Q * scale) where q already carries the scale
-        np.matmul(g_probs, k, out=g_heads[0])
+        np.matmul(g_probs, k_t.swapaxes(-1, -2), out=g_heads[0])
         g_heads[0] *= dtype.type(ctx.scale)
         np.matmul(g_probs.swapaxes(-1, -2), q, out=g_heads[1])
         return (g_qkv.reshape(batch, steps, 3 * heads * head_dim),)

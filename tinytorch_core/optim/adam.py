@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
-import numpy as np
-
+from tinytorch_core import kernels
 from tinytorch_core.optim.optimizer import Optimizer, ParamGroup, ParamsArg
 from tinytorch_core.tensor import Array
 
@@ -55,32 +53,12 @@ class Adam(Optimizer):
         self, group: ParamGroup, param: Array, grad: Array, scratch: Array, work: Array | None,
         state: dict[str, Array], step: int,
     ) -> None:
-        lr: float = group["lr"]
-        wd: float = group["weight_decay"]
         beta1, beta2 = group["betas"]
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        if wd:
-            if self.decoupled_weight_decay:
-                param *= 1.0 - lr * wd
-            else:  # the L2 term goes into a copy: ``grad`` is p.grad and stays as backward wrote it
-                assert work is not None
-                np.multiply(param, wd, out=work)
-                work += grad
-                grad = work
-        exp_avg *= beta1
-        np.multiply(grad, 1.0 - beta1, out=scratch)
-        exp_avg += scratch
-        exp_avg_sq *= beta2
-        np.multiply(grad, 1.0 - beta2, out=scratch)
-        scratch *= grad
-        exp_avg_sq += scratch
-        bias_correction2_sqrt = math.sqrt(1.0 - beta2**step)
-        step_size = lr * bias_correction2_sqrt / (1.0 - beta1**step)
-        np.sqrt(exp_avg_sq, out=scratch)
-        scratch += group["eps"] * bias_correction2_sqrt
-        np.divide(exp_avg, scratch, out=scratch)
-        scratch *= -step_size
-        param += scratch
+        kernels.adam_update(
+            param, grad, scratch, work, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=beta1,
+            beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled_weight_decay,
+            step=step,
+        )
 
 
 class AdamW(Adam):
