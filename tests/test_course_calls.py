@@ -54,3 +54,27 @@ def test_attention_maps_method_takes_text() -> None:
     maps = model.attention_maps("to be or not")
     assert maps.shape == (1, 2, 12, 12)
     assert np.allclose(maps.sum(-1), 1.0, atol=1e-5)
+
+
+def test_generate_streams_the_same_text_and_stops(tmp_path: Path) -> None:
+    model = _model()
+    model.train_on_text(TEXT, steps=30, progress=False)
+    pieces: list[str] = []
+    streamed = model.generate("to ", max_length=40, seed=1, stream=pieces.append)
+    assert len(pieces) > 1 and "to " + "".join(pieces) == streamed == model.generate("to ", max_length=40, seed=1)
+    stopped: list[str] = []
+    cut = model.generate("to ", max_length=40, seed=1, stop="e", stream=stopped.append)
+    assert "e" not in cut[3:] and "".join(stopped) == cut[3:]
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    root = Path(__file__).resolve().parent.parent
+
+    def generate(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "registry.cli", "generate", str(path), "--prompt", "to ",
+                               "--max-new-tokens", "40", "--seed", "1", *args],
+                              capture_output=True, text=True, cwd=root, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert generate("--stream") == generate() == streamed + "\n"
+    assert generate("--stop", "e") == cut + "\n"

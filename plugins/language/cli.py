@@ -8,6 +8,7 @@ the tokenizer does not know) is one ``error:`` line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import sys
 import warnings
 from pathlib import Path
@@ -31,6 +32,9 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=None, help="sample only from the k most likely tokens")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling: the most likely tokens up to probability p")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible sample")
+    parser.add_argument("--stream", action="store_true", help="print tokens as they are generated")
+    parser.add_argument("--stop", action="append", default=None, metavar="TEXT",
+                        help="stop before the first occurrence of TEXT (repeatable)")
 
 
 def _fail(message: str) -> int:
@@ -134,10 +138,28 @@ def run_generate(args: argparse.Namespace) -> int:
                 top_k=args.top_k,
                 top_p=args.top_p,
                 seed=args.seed,
+                stop=args.stop,
+                stream=_printer(args.prompt) if args.stream else None,
             )
         except (ValueError, TypeError) as exc:
             return _fail(f"{exc} (checkpoint {path})")
     for warning in caught:
         print(f"note: {warning.message}", file=sys.stderr)
+    if args.stream:
+        sys.stdout.write("" if text.endswith("\n") else "\n")
+        sys.stdout.flush()
+        return 0
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def _printer(prompt: str) -> Callable[[str], None]:
+    """``--stream``: the prompt at once, then each new piece as it comes."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+
+    def emit(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    return emit

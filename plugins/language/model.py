@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -284,8 +284,12 @@ class TinyGPT(Module):
         top_p: float | None = None,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
+        stream: Callable[[str], object] | None = None,
     ) -> str:
         """Continue ``prompt`` by up to ``max_length`` new tokens and return prompt + continuation.
+
+        ``stream``, when given, is called with each new piece of the continuation as it is sampled
+        (text that could still turn into a ``stop`` string is held back until it cannot).
 
         The returned text starts with the prompt, as nanoGPT's ``sample.py`` prints it (take
         ``text[len(prompt):]`` for the continuation alone). ``stop``: a string (or strings) ending
@@ -311,14 +315,25 @@ class TinyGPT(Module):
             )
         new_ids: list[int] = []
         continuation = ""
+        emitted = 0
+        hold = max((len(s) - 1 for s in stops), default=0)
         for token in iter_generate(self, ids, max_length, temperature, top_k, top_p, seed, True):
             new_ids.append(int(token[0]))
-            if stops:
+            if stops or stream is not None:
                 continuation = tokenizer.decode(new_ids)
                 cut = min((continuation.find(s) for s in stops if s in continuation), default=-1)
                 if cut >= 0:
+                    if stream is not None and cut > emitted:
+                        stream(continuation[emitted:cut])
                     return prompt + continuation[:cut]
-        return prompt + tokenizer.decode(new_ids) if new_ids else prompt
+                safe = len(continuation) - hold
+                if stream is not None and safe > emitted and not continuation[:safe].endswith("\ufffd"):
+                    stream(continuation[emitted:safe])
+                    emitted = safe
+        text = tokenizer.decode(new_ids) if new_ids else ""
+        if stream is not None and len(text) > emitted:
+            stream(text[emitted:])
+        return prompt + text
 
     # ------------------------------------------------------------------ training
     def optimizer_groups(self, weight_decay: float = 0.1) -> list[dict[str, Any]]:
