@@ -28,17 +28,25 @@ class PlotUnavailableError(ImportError):
     """matplotlib is not installed."""
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as error:
-        raise PlotUnavailableError(
-            "drawing pictures needs matplotlib: pip install 'tinytorch-numpy[plot]'"
-        ) from error
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+class _Figures:
+    """Figures made without pyplot, so drawing never switches the backend a notebook is using."""
 
-    return plt
+    @staticmethod
+    def subplots(rows: int, columns: int, *, figsize: tuple[float, float], squeeze: bool) -> tuple[Any, Any]:
+        try:
+            from matplotlib.figure import Figure
+        except ImportError as error:
+            raise PlotUnavailableError("drawing pictures needs matplotlib: pip install 'tinytorch-numpy[plot]'") from error
+        figure = Figure(figsize=figsize)
+        return figure, figure.subplots(rows, columns, squeeze=squeeze)
+
+    @staticmethod
+    def close(figure: Any) -> None:
+        figure.clear()
+
+
+def _pyplot() -> Any:
+    return _Figures
 
 
 def metric_series(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[int], list[float]]]:
