@@ -30,6 +30,7 @@ MAX_DEPTH = 64
 DTYPES: dict[str, np.dtype[Any]] = {name: np.dtype(code).newbyteorder("<") for name, code in {
     "F64": "f8", "F32": "f4", "F16": "f2", "I64": "i8", "I32": "i4", "I16": "i2", "I8": "i1",
     "U64": "u8", "U32": "u4", "U16": "u2", "U8": "u1", "BOOL": "?",
+    "BF16": "u2",  # stored as its 16 raw bits; read_tensors widens it to float32 (exact)
 }.items()}
 
 
@@ -46,6 +47,7 @@ class TensorEntry:
     shape: tuple[int, ...]
     begin: int
     end: int
+    stored: str = ""  # the file's dtype name ("F32", "BF16"...)
 
     @property
     def numel(self) -> int:
@@ -152,11 +154,11 @@ def _entry(source: Path, name: str, value: Any) -> TensorEntry:
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets)
             and offsets[0] <= offsets[1]):
         raise CheckpointError(f"{source}: corrupt checkpoint header (tensor {name!r} has no valid data_offsets)")
-    entry = TensorEntry(name, dtype, tuple(shape), offsets[0], offsets[1])
+    entry = TensorEntry(name, dtype, tuple(shape), offsets[0], offsets[1], str(value["dtype"]))
     if entry.end - entry.begin != entry.numel * dtype.itemsize:
-        raise CheckpointError(f"{source}: corrupt checkpoint header (tensor {name!r} of shape {entry.shape} and dtype "
-                              f"{value['dtype']} needs {entry.numel * dtype.itemsize} bytes, its range holds "
-                              f"{entry.end - entry.begin})")
+        raise CheckpointError(f"{source}: corrupt checkpoint header (tensor {name!r} needs {entry.numel * dtype.itemsize}"
+                              f" bytes, its range holds {entry.end - entry.begin} bytes for shape {list(entry.shape)} "
+                              f"of {value['dtype']})")
     return entry
 
 
@@ -205,5 +207,7 @@ def read_tensors(header: Header, names: list[str] | None = None) -> dict[str, np
             array = np.fromfile(handle, dtype=entry.dtype, count=entry.numel) if entry.numel else np.empty(0, entry.dtype)
             if array.size != entry.numel:
                 raise CheckpointError(f"{header.path}: truncated while reading tensor {entry.name!r} (file changed?)")
-            out[entry.name] = array.astype(entry.dtype.newbyteorder("="), copy=False).reshape(entry.shape)
+            if entry.stored == "BF16":  # bfloat16 is the top half of a float32
+                array = (array.astype(np.uint32) << 16).view(np.float32)
+            out[entry.name] = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(entry.shape)
     return out
