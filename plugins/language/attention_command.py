@@ -16,7 +16,7 @@ EXIT_ERROR = 2
 
 def add_attention_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``tinytorch attention``."""
-    parser.add_argument("checkpoint", help="a TinyGPT checkpoint, e.g. runs/<name>/model.safetensors")
+    parser.add_argument("checkpoint", help="a TinyGPT checkpoint, e.g. runs/<name>/model.safetensors, or a run directory")
     parser.add_argument("--prompt", required=True, help="the text whose attention to draw")
     parser.add_argument("--layer", type=int, default=None, help="only this layer (0-based; default: every layer)")
     parser.add_argument("--head", type=int, default=None, help="only this head (0-based; default: every head)")
@@ -37,12 +37,12 @@ def run_attention(args: argparse.Namespace) -> int:
     if not path.exists():
         return _fail(f"checkpoint not found: {path} (train first, e.g. `tinytorch train configs/tinygpt-stdlib.toml`)")
     from plugins.language.attention_maps import attention_maps
-    from plugins.language.model import TinyGPT
+    from plugins.language.cli import open_model
     from tinytorch_core.plot import PlotUnavailableError, plot_attention
 
     try:
-        model = TinyGPT.load(path)
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+        model = open_model(path)  # as `tinytorch generate`: a model file, a run directory or a HF directory
+    except ValueError as exc:
         return _fail(str(exc))
     if model.tokenizer is None:
         return _fail(f"{path} holds no tokenizer, so the prompt cannot be encoded")
@@ -52,7 +52,7 @@ def run_attention(args: argparse.Namespace) -> int:
         return _fail(f"--prompt: {exc}")
     if not ids:
         return _fail("--prompt is empty: give some text")
-    limit = model.config.block_size if hasattr(model.config, "block_size") else model.block_size
+    limit = model.config.block_size
     if len(ids) > limit:
         print(f"note: the prompt has {len(ids)} tokens; drawing its last {limit} (the model's block_size)", file=sys.stderr)
         ids = ids[-limit:]

@@ -102,6 +102,17 @@ def _load(path: Path) -> Any:
     return model
 
 
+def open_model(path: Path) -> Any:
+    """:func:`_load`, with every failure one ``ValueError`` line naming ``path`` (for the commands' error line)."""
+    try:
+        return _load(path)
+    except Exception as exc:  # a hostile or foreign file: loading runs no code, so any failure is the file's
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        if not isinstance(exc, (ValueError, OSError)) or not text:
+            text = f"{type(exc).__name__}: {text}"
+        raise ValueError(text if str(path) in text else f"{path}: not a usable TinyGPT checkpoint: {text}") from None
+
+
 def run_generate(args: argparse.Namespace) -> int:
     """Load the checkpoint, generate, print prompt + continuation; 0 on success, 2 with one error line otherwise."""
     path = Path(args.checkpoint)
@@ -112,12 +123,9 @@ def run_generate(args: argparse.Namespace) -> int:
         return _fail(f"--prompt: character {bad} is a byte that is not UTF-8 text (the shell passed raw bytes);"
                      " pass the prompt as UTF-8 text")
     try:
-        model = _load(path)
-    except Exception as exc:  # a hostile or foreign file: loading runs no code, so any failure is the file's
-        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        if not isinstance(exc, (ValueError, OSError)) or not text:
-            text = f"{type(exc).__name__}: {text}"
-        return _fail(text if str(path) in text else f"{path}: not a usable TinyGPT checkpoint: {text}")
+        model = open_model(path)
+    except ValueError as exc:
+        return _fail(str(exc))
     vocab = getattr(model.tokenizer, "vocab", None)
     if isinstance(vocab, str):
         known = set(vocab)

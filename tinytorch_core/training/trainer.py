@@ -363,7 +363,7 @@ class Trainer:
             if batch is _END:
                 break
             loss = self.step_fn(self.model, batch)
-            value = self._checked_value(loss, "step_fn")
+            value = checked_loss(loss, "step_fn")
             self._check_finite(value, "loss")
             # Scaling each micro-loss by 1/k makes the summed gradient that of the mean over all k micro-batches.
             loss.backward(np.asarray(1.0 / k, dtype=loss.dtype) if k > 1 else None)
@@ -384,9 +384,6 @@ class Trainer:
             self._check_finite(norm, "gradient norm")
         self.optimizer.step()
         return total / count
-
-    def _checked_value(self, loss: object, where: str) -> float:
-        return checked_loss(loss, where)
 
     def _check_finite(self, value: float, what: str, step: int | None = None) -> None:
         """Raise :class:`TrainingDivergedError` for a NaN/inf ``value`` seen in ``step`` (default: the one running)."""
