@@ -155,7 +155,8 @@ def tinytorch_on_train_start(trainer: Any, config: Mapping[str, Any]) -> None:
 
 @hookimpl
 def tinytorch_on_eval_end(trainer: Any, step: int, metrics: Mapping[str, float]) -> None:
-    if _reporter is not None:
+    # The Trainer already computed and showed val_accuracy (the vision models' default metric): no second pass.
+    if _reporter is not None and "val_accuracy" not in metrics:
         _reporter.evaluated(trainer, step)
 
 
