@@ -189,21 +189,36 @@ def build_optimizer(model: Any, train: Mapping[str, Any], where: str) -> Any:
     return cls(groups, lr=lr, betas=betas, eps=float(train.get("eps", 1e-8)))
 
 
-def _callbacks(config: Config, manager: PluginManager) -> list[Callback]:
-    made: list[Callback] = []
-    for entry in config.section("train").get("callbacks", []):
+def _named_entries(entries: Any, where: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """``["name", {name = "other", key = value}]`` as ``(name, kwargs)`` pairs ([train] callbacks and metrics)."""
+    pairs: list[tuple[str, dict[str, Any]]] = []
+    for entry in entries:
         if isinstance(entry, str):
-            name, kwargs = entry, {}
+            pairs.append((entry, {}))
         elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            kwargs = {k: v for k, v in entry.items() if k != "name"}
-            name = entry["name"]
+            pairs.append((entry["name"], {k: v for k, v in entry.items() if k != "name"}))
         else:
-            raise ConfigError(f"{config.where('train', 'callbacks')}: entries are names or {{name = ..., ...}} tables")
-        where = config.where("train", "callbacks")
-        component = _named(manager, "callbacks", name, where)
-        check_kwargs(component.obj, kwargs, where, f"callback {name!r} (plugin {component.plugin!r})")
+            raise ConfigError(f"{where}: entries are {kind} names or {{name = ..., ...}} tables, got {entry!r}")
+    return pairs
+
+
+def _built(manager: PluginManager, kind: str, pairs: list[tuple[str, dict[str, Any]]], where: str,
+           info: Mapping[str, Any]) -> list[Any]:
+    """Each named component of ``kind`` built with its kwargs, dataset ``info`` filling parameters it names."""
+    made: list[Any] = []
+    for name, kwargs in pairs:
+        component = _named(manager, kind, name, where)
+        named, _ = _parameters(component.obj)
+        kwargs.update({key: value for key, value in info.items() if key in named and key not in kwargs})
+        check_kwargs(component.obj, kwargs, where, f"{kind[:-1]} {name!r} (plugin {component.plugin!r})")
         made.append(build_component(component, kwargs, where))
     return made
+
+
+def _callbacks(config: Config, manager: PluginManager) -> list[Callback]:
+    where = config.where("train", "callbacks")
+    return _built(manager, "callbacks", _named_entries(config.section("train").get("callbacks", []), where, "callback"),
+                  where, {})
 
 
 def _metrics(config: Config, manager: PluginManager, model: Component, info: Mapping[str, Any]) -> list[Any]:
@@ -213,20 +228,7 @@ def _metrics(config: Config, manager: PluginManager, model: Component, info: Map
     where = config.where("train", "metrics")
     if entries is None:
         entries, where = list(model.meta.get("metrics", ())), f"model {model.name!r} (plugin {model.plugin!r}) metrics"
-    made: list[Any] = []
-    for entry in entries:
-        if isinstance(entry, str):
-            name, kwargs = entry, {}
-        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            name, kwargs = entry["name"], {k: v for k, v in entry.items() if k != "name"}
-        else:
-            raise ConfigError(f"{where}: entries are metric names or {{name = ..., ...}} tables, got {entry!r}")
-        component = manager.get("metrics", name)
-        named, _ = _parameters(component.obj)
-        kwargs.update({key: value for key, value in info.items() if key in named and key not in kwargs})
-        check_kwargs(component.obj, kwargs, where, f"metric {component.name!r} (plugin {component.plugin!r})")
-        made.append(component.obj(**kwargs))
-    return made
+    return _built(manager, "metrics", _named_entries(entries, where, "metric"), where, info)
 
 
 def _evaluation_sample(val: Dataset, size: int, seed: int | None) -> Dataset:
