@@ -21,7 +21,7 @@ import numpy as np
 from plugins.language.safetensors_io import SafetensorsFile
 
 if TYPE_CHECKING:
-    from plugins.language.model import TinyGPT
+    from plugins.language.model import TinyGPT, Tokenizer  # noqa: F401 (Tokenizer: the signature tinygpt shows)
 
 __all__ = ["load_pretrained", "tinygpt", "tinygpt_kwargs", "read_hf_config", "hf_to_tinygpt_name", "GELU_KINDS"]
 
@@ -208,7 +208,7 @@ def tinygpt(*, pretrained: str | None = None, **kwargs: Any) -> TinyGPT:
     (``[data] tokenizer = "DIR"``), and the dataset's ``block_size`` (its windows) may be shorter
     than the model's context: the position table is kept whole.
     """
-    from plugins.language.model import TinyGPT
+    from plugins.language.model import TinyGPT, Tokenizer  # noqa: F401 (Tokenizer: the signature tinygpt shows)
 
     if pretrained is None:
         return TinyGPT(**kwargs)
@@ -235,7 +235,7 @@ def _tinygpt_signature() -> Any:
     """TinyGPT's keywords plus ``pretrained``, so the registry checks config keys against them."""
     import inspect
 
-    from plugins.language.model import TinyGPT
+    from plugins.language.model import TinyGPT, Tokenizer  # noqa: F401 (Tokenizer: the signature tinygpt shows)
 
     params = list(inspect.signature(TinyGPT).parameters.values())
     extra = inspect.Parameter("pretrained", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None")
