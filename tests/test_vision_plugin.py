@@ -123,15 +123,17 @@ def test_accuracy_reporter_prints_held_out_accuracy(capsys: pytest.CaptureFixtur
     manual_seed(0)
     net = simple_cnn(1, 4, 12, channels=[4], hidden=8)
     trainer = Trainer(net, Adam(net.parameters()), progress=False, log_every=None)
+    from plugins.vision.datasets import load_shapes
+    from tinytorch_core.data import DataLoader
+
+    val = load_shapes(n_train=20, n_val=30, image_size=12).val
+    assert val is not None
+    trainer.val_loader = DataLoader(val, batch_size=8)  # what fit() sets: the reporter measures on it
     config = {"data": {"name": "shapes", "n_train": 20, "n_val": 30, "image_size": 12}, "vision": {}}
     vision_plugin.tinytorch_on_train_start(trainer, config)
     vision_plugin.tinytorch_on_eval_end(trainer, 0, {"val_loss": 1.0})
     vision_plugin.tinytorch_on_train_end(trainer, config)
     out = capsys.readouterr().out
-    from plugins.vision.datasets import load_shapes
-
-    val = load_shapes(n_train=20, n_val=30, image_size=12).val
-    assert val is not None
     expected = accuracy(net, val)
     assert f"step 0: val_accuracy {expected:.4f} (30 held-out images)" in out
     assert f"held-out accuracy: {100 * expected:.2f}% on 30 images" in out
@@ -144,6 +146,10 @@ def test_accuracy_report_skips_other_datasets_and_can_be_turned_off(capsys: pyte
 
     net = simple_cnn(1, 4, 12, channels=[4], hidden=8)
     trainer = Trainer(net, Adam(net.parameters()), progress=False, log_every=None)
+    from plugins.vision.datasets import load_shapes
+    from tinytorch_core.data import DataLoader
+
+    trainer.val_loader = DataLoader(load_shapes(n_train=4, n_val=6, image_size=12).val)  # would be reported
     for config in ({"data": {"name": "text"}}, {"data": {"name": "shapes", "n_train": 4}, "vision": {"report_accuracy": False}}):
         vision_plugin.tinytorch_on_train_start(trainer, config)
         vision_plugin.tinytorch_on_eval_end(trainer, 1, {"val_loss": 1.0})

@@ -184,7 +184,8 @@ def tinytorch_add_config_schema(schema: ConfigSchema) -> None:
 
 @hookspec
 def tinytorch_on_train_start(trainer: Any, config: Mapping[str, Any]) -> None:
-    """Training is about to start (``trainer`` is a ``tinytorch_core.training.Trainer``).
+    """Training is about to start (``trainer`` is a ``tinytorch_core.training.Trainer``; its ``val_loader``
+    is the validation data the evaluations will use, or None).
 
     An observer: if it raises, ``tinytorch train`` warns naming the plugin and the run goes on.
     """

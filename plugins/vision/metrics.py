@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from tinytorch_core import Tensor, no_grad
-from tinytorch_core.data import DataLoader, Dataset, DataSplits
+from tinytorch_core.data import DataLoader, Dataset
 from tinytorch_core.nn import Module
 
 __all__ = ["accuracy", "AccuracyReporter"]
@@ -48,28 +47,23 @@ def _data_table(config: Any) -> Mapping[str, Any] | None:
 class AccuracyReporter:
     """Prints held-out accuracy after each evaluation when the run trains on one of this plugin's datasets.
 
-    The trainer's events carry the trainer and the config but not the validation loader, so the
-    validation split is rebuilt once from the config's ``[data]`` table (the datasets are
-    deterministic under their seed, so it is the same split).
+    It measures on the Trainer's own validation data (``trainer.val_loader``, set by ``fit``), so it
+    sees exactly the split the run evaluates on and builds no dataset of its own.
     """
 
-    def __init__(self, factories: Mapping[str, Callable[..., DataSplits]]) -> None:
-        self.factories = factories
+    def __init__(self, dataset_names: Iterable[str]) -> None:
+        self.dataset_names = frozenset(dataset_names)
         self._val: weakref.WeakKeyDictionary[Any, Dataset] = weakref.WeakKeyDictionary()
         self._last: weakref.WeakKeyDictionary[Any, tuple[int, float]] = weakref.WeakKeyDictionary()
 
     def start(self, trainer: Any, config: Any) -> None:
         table = _data_table(config)
-        if table is None or table.get("name") not in self.factories:
+        if table is None or table.get("name") not in self.dataset_names:
             return
-        kwargs = {k: v for k, v in table.items() if k != "name"}
-        try:
-            splits = self.factories[str(table["name"])](**kwargs)
-        except Exception as exc:  # reporting accuracy is a courtesy: never break the run for it
-            print(f"vision: held-out accuracy not reported ({exc})", file=sys.stderr)
-            return
-        if splits.val is not None and len(splits.val):
-            self._val[trainer] = splits.val
+        # A DataLoader has .dataset; a data-parallel shard holds the loader: this rank's share is not the split.
+        val = getattr(getattr(trainer, "val_loader", None), "dataset", None)
+        if val is not None and len(val):
+            self._val[trainer] = val
 
     def evaluated(self, trainer: Any, step: int) -> None:
         val = self._val.get(trainer)

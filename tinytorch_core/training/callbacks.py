@@ -18,7 +18,8 @@ class Callback:
     """
 
     def on_train_start(self, trainer: Trainer) -> None:
-        """Called once at the start of ``fit`` (after a resume has restored the step)."""
+        """Called once at the start of ``fit`` (after a resume has restored the step); ``trainer.val_loader``
+        is then the fit's validation data (or None)."""
 
     def on_before_optimizer_step(self, trainer: Trainer, optimizer: Any) -> None:
         """Called once per optimizer step after backward (and gradient accumulation), before gradient

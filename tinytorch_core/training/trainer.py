@@ -175,6 +175,7 @@ class Trainer:
         self.epoch = 0  # passes over the training loader completed
         self.stop_training = False  # a callback may set this to end fit() after the current step
         self.history = History()
+        self.val_loader: Iterable[Any] | None = None  # the current fit's validation data, for callbacks and hooks
         #: How the Ctrl-C message says to resume (a CLI sets its own command line here).
         self.resume_hint: str | None = None
         # --- data parallel (tinytorch_core.distributed): gradients averaged first, files on rank 0 only
@@ -220,6 +221,7 @@ class Trainer:
             self.resume(resume_from, train_loader)
         self.history = history = History()
         self.stop_training = False
+        self.val_loader = val_loader
         started = time.perf_counter()
         metrics = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir is not None else None
         display = Progress(bar=self.progress, log_every=self.log_every,
