@@ -105,8 +105,9 @@ def _erf(z: Array) -> Array:
     return np.where(z >= 0, 1.0 - erfc, erfc - 1.0).astype(z.dtype, copy=False)
 
 
-def gelu_tanh_arrays(x: Array) -> tuple[Array, Array]:
-    """GELU (tanh form) on a plain array: ``(out, t)`` with t = tanh(k (x + c x^3)) kept for backward.
+def gelu_tanh_arrays(x: Array) -> tuple[Array, Array | None]:
+    """GELU (tanh form) on a plain array: ``(out, t)``, t = tanh(k (x + c x^3)) kept for backward, or
+    ``None`` where the kernel recomputes it there.
 
     The forward kernel of :func:`gelu` (numpy or compiled, see :mod:`tinytorch_core.kernels`),
     public for graph-free inference paths.
@@ -118,13 +119,16 @@ class _GeluTanh(Function):
     @staticmethod
     def forward(ctx: Context, x: Array) -> Array:
         out, t = gelu_tanh_arrays(x)
-        ctx.save_for_backward(x, t)
+        if t is None:
+            ctx.save_for_backward(x)
+        else:
+            ctx.save_for_backward(x, t)
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: Array) -> Array:
-        x, t = ctx.saved_tensors
-        return kernels.gelu_tanh_backward(x, t, grad)
+        x, *t = ctx.saved_tensors
+        return kernels.gelu_tanh_backward(x, t[0] if t else None, grad)
 
 
 class _GeluErf(Function):

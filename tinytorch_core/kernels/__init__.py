@@ -121,13 +121,14 @@ def use(setting: str | None) -> None:
 
 
 # ---------------------------------------------------------------------------- the kernels
-def gelu_tanh_forward(x: Array) -> tuple[Array, Array]:
-    """``(out, t)``: GELU (tanh form) of ``x`` and the tanh its backward reuses."""
-    return cast(tuple[Array, Array], _kernel("gelu_tanh_forward")(x))
+def gelu_tanh_forward(x: Array) -> tuple[Array, Array | None]:
+    """``(out, t)``: GELU (tanh form) of ``x`` and what its backward needs besides ``x``: the tanh, or ``None``
+    where the kernel recomputes it (the compiled one)."""
+    return cast(tuple[Array, Array | None], _kernel("gelu_tanh_forward")(x))
 
 
-def gelu_tanh_backward(x: Array, t: Array, grad: Array) -> Array:
-    """The gradient of :func:`gelu_tanh_forward` at ``x`` (with its ``t``), times ``grad``."""
+def gelu_tanh_backward(x: Array, t: Array | None, grad: Array) -> Array:
+    """The gradient of :func:`gelu_tanh_forward` at ``x`` (with the ``t`` it returned), times ``grad``."""
     return cast(Array, _kernel("gelu_tanh_backward")(x, t, grad))
 
 

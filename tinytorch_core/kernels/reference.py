@@ -37,21 +37,31 @@ def col_sum(m: Array) -> Array:
 
 
 # ---------------------------------------------------------------------------- GELU (tanh form)
-def gelu_tanh_forward(x: Array) -> tuple[Array, Array]:
-    """``(out, t)``: GELU of ``x`` and t = tanh(k (x + c x^3)), which the backward reuses."""
+def _gelu_tanh_term(x: Array) -> Array:
+    """t = tanh(k (x + c x^3)), GELU's inner tanh."""
     t = x * x
     t *= SQRT_2_OVER_PI * GELU_C
     t += SQRT_2_OVER_PI
     t *= x
     np.tanh(t, out=t)
+    return t
+
+
+def gelu_tanh_forward(x: Array) -> tuple[Array, Array | None]:
+    """``(out, t)``: GELU of ``x`` and t = tanh(k (x + c x^3)), which the backward reuses (numpy's tanh is
+    dearer than keeping it; the compiled kernel returns ``None`` there and recomputes it)."""
+    t = _gelu_tanh_term(x)
     out = t + 1.0
     out *= x
     out *= 0.5
     return out, t
 
 
-def gelu_tanh_backward(x: Array, t: Array, grad: Array) -> Array:
-    """d/dx 0.5x(1+t) = 0.5(1+t) + 0.5x(1-t^2) k(1 + 3c x^2), times ``grad``."""
+def gelu_tanh_backward(x: Array, t: Array | None, grad: Array) -> Array:
+    """d/dx 0.5x(1+t) = 0.5(1+t) + 0.5x(1-t^2) k(1 + 3c x^2), times ``grad``; ``t=None`` recomputes t from ``x``
+    (what the compiled forward leaves it to do)."""
+    if t is None:
+        t = _gelu_tanh_term(x)
     a = x * x
     a *= 1.5 * SQRT_2_OVER_PI * GELU_C
     a += 0.5 * SQRT_2_OVER_PI
