@@ -202,10 +202,13 @@ class KVCache:
         self.length = 0
 
 
-def cached_attention(qkv: Array, num_heads: int, keys: Array, values: Array, start: int) -> Array:
+def cached_attention(qkv: Array, num_heads: int, keys: Array, values: Array, start: int,
+                     last_only: bool = False) -> Array:
     """Attention of ``Tn`` new positions against the cache, writing their keys/values at ``start``.
 
-    No autograd here: this is the inference path only (generation under ``no_grad``).
+    With ``last_only`` every new position's keys and values are cached but only the last position
+    attends: the output is (B, 1, d) (what the model's last layer needs). No autograd here: this is
+    the inference path only (generation under ``no_grad``).
     """
     batch, steps, width3 = qkv.shape
     d_model = width3 // 3
@@ -217,13 +220,14 @@ def cached_attention(qkv: Array, num_heads: int, keys: Array, values: Array, sta
     heads = qkv.reshape(batch, steps, 3, num_heads, head_dim).transpose(2, 0, 3, 1, 4)
     keys[:, :, :, start:end] = heads[1].swapaxes(-1, -2)
     values[:, :, start:end] = heads[2]
-    q = heads[0] * dtype.type(1.0 / math.sqrt(head_dim))
+    q = (heads[0][:, :, -1:] if last_only else heads[0]) * dtype.type(1.0 / math.sqrt(head_dim))
+    rows = q.shape[2]
     scores = q @ keys[:, :, :, :end]
-    if steps > 1:
-        scores += causal_bias(steps, end, dtype)
+    if rows > 1:
+        scores += causal_bias(rows, end, dtype)
     probs = _softmax_rows(scores)
     out = probs @ values[:, :, :end]
-    return out.transpose(0, 2, 1, 3).reshape(batch, steps, d_model)
+    return out.transpose(0, 2, 1, 3).reshape(batch, rows, d_model)
 
 
 class MultiHeadAttention(Module):
