@@ -508,6 +508,47 @@ def test_backward_writes_gradients_straight_into_the_flat_buffer() -> None:
         assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
 
 
+def test_gradients_written_into_the_flat_buffer_equal_plain_backward() -> None:
+    """Linear's backward writes a weight's gradient straight into its buffer slot (Context.grad_destination):
+    a weight used twice, and one that is both inputs of one op, still get exactly the plain gradients."""
+    from tinytorch_core import Tensor, nn
+    from tinytorch_core import functional as F
+    from tinytorch_core.optim import AdamW
+
+    def build() -> nn.Module:
+        manual_seed(3)
+        return nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 4))
+
+    def used_twice(model: nn.Module) -> Tensor:
+        x = Tensor(np.random.default_rng(0).standard_normal((5, 3)))
+        h = model[1](model[1](model[0](x)))
+        return (h * h).sum()
+
+    def both_inputs_of_one_op(model: nn.Module) -> Tensor:
+        w = model[1].weight
+        y = F.linear(w, w) + model[0](Tensor(np.ones((4, 3)))).sum()
+        return (y * y * Tensor(np.arange(16.0).reshape(4, 4))).sum()  # not symmetric: dx and dw differ
+
+    for loss in (used_twice, both_inputs_of_one_op):
+        plain, flat_model = build(), build()
+        opt = AdamW(flat_model.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            for p in plain.parameters():
+                p.grad = None
+            loss(plain).backward()
+            loss(flat_model).backward()
+            for (name, a), b in zip(plain.named_parameters(), flat_model.parameters()):
+                if a.grad is None:  # a parameter the loss does not use
+                    assert b.grad is None, name
+                    continue
+                assert b.grad is not None and np.shares_memory(b.grad, opt._flats[0].grad), name
+                np.testing.assert_allclose(b.grad, a.grad, rtol=1e-12, err_msg=f"{loss.__name__}: {name}")  # type: ignore[arg-type]
+            opt.step()
+            for a, b in zip(plain.parameters(), flat_model.parameters()):
+                a.data[...] = b.data
+
+
 def test_optimizer_groups_decay_matrices_only() -> None:
     from tinytorch_core.nn import LayerNorm
     from tinytorch_core.optim import optimizer_groups

@@ -44,7 +44,10 @@ class _Linear(Function):
         x2, weight = ctx.saved_tensors
         g2 = _rows(grad)
         gx = (g2 @ weight).reshape(ctx.in_shape) if ctx.needs_input_grad[0] else None
-        gw = g2.T @ x2 if ctx.needs_input_grad[1] else None
+        gw = None
+        if ctx.needs_input_grad[1]:  # straight into the optimizer's gradient buffer when it can (a copy less)
+            dst = ctx.grad_destination(1)
+            gw = g2.T @ x2 if dst is None else np.matmul(g2.T, x2, out=dst)
         gb = _col_sum(g2) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return (gx, gw, gb) if ctx.has_bias else (gx, gw)
 

@@ -91,7 +91,8 @@ def accumulate(leaf: Tensor, g: Array) -> None:
     if leaf.grad is None:
         view: Array | None = getattr(leaf, "_grad_view", None)
         if view is not None and view.shape == g.shape and view.dtype == leaf.data.dtype:
-            np.copyto(view, g)
+            if g is not view:  # else backward wrote it there itself (Context.grad_destination)
+                np.copyto(view, g)
             leaf.grad = view
         else:
             leaf.grad = np.array(g, dtype=leaf.data.dtype, copy=True)
@@ -170,9 +171,22 @@ class Context:
     saved_tensors: tuple[Array, ...]
     needs_input_grad: tuple[bool, ...]
 
-    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+    def __init__(self, needs_input_grad: tuple[bool, ...], leaves: tuple[Tensor | None, ...] = ()) -> None:
         self.saved_tensors = ()
         self.needs_input_grad = needs_input_grad
+        self._leaves = leaves
+
+    def grad_destination(self, index: int) -> Array | None:
+        """An array that ``backward`` may write positional input ``index``'s gradient into and return
+        (``np.matmul(a, b, out=dst)``), saving a copy: the parameter's slot in its optimizer's flat
+        gradient buffer, when the parameter has no gradient yet and is no other input of this op.
+        ``None`` otherwise: then return a new array as usual.
+        """
+        leaf = self._leaves[index] if index < len(self._leaves) else None
+        if leaf is None or leaf.grad is not None or sum(other is leaf for other in self._leaves) > 1:
+            return None
+        view: Array | None = getattr(leaf, "_grad_view", None)
+        return view if view is not None and view.shape == leaf.shape and view.dtype == leaf.dtype else None
 
     def save_for_backward(self, *arrays: Array) -> None:
         """Keep ``arrays`` for ``backward``; under ``no_grad`` there is no backward, so nothing is kept."""
@@ -224,7 +238,9 @@ class Function:
 
         tensors = tuple(a for a in args if isinstance(a, Tensor))
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        ctx = Context(needs)
+        # Parameters an optimizer gives a flat gradient buffer (``_grad_view``), for ``grad_destination``.
+        ctx = Context(needs, tuple(a if needs[i] and a._node is None and getattr(a, "_grad_view", None) is not None
+                                   else None for i, a in enumerate(args)) if state._enabled else ())
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         observer = state._op_observer
         name = f"{cls.__module__}.{cls.__qualname__}"
