@@ -186,10 +186,15 @@ def training(folder: Path, steps: int) -> dict[str, float]:
 
 
 def profile(folder: Path) -> None:
+    """cProfile of one TinyGPT generation and of one training step (after one untimed step)."""
     import cProfile
     import pstats
 
+    import numpy as np
+
     from plugins.language.model import TinyGPT
+    from tinytorch_core import functional as F
+    from tinytorch_core.optim import AdamW
 
     model = TinyGPT.from_pretrained(folder)
     ids = prompt_ids()
@@ -197,6 +202,23 @@ def profile(folder: Path) -> None:
     profiler.enable()
     model.generate_tokens(ids, NEW_TOKENS, temperature=0.0)
     profiler.disable()
+    print(f"--- profile: one generation ({PROMPT} + {NEW_TOKENS} tokens)")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+    data = np.random.default_rng(1).integers(0, 50257, size=(TRAIN_BATCH, TRAIN_BLOCK + 1), dtype=np.int64)
+    model.train()
+    optimizer = AdamW(model.parameters(), lr=1e-5)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        F.cross_entropy(model(data[:, :-1]).reshape(-1, 50257), data[:, 1:].reshape(-1)).backward()
+        optimizer.step()
+
+    step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    step()
+    profiler.disable()
+    print(f"--- profile: one training step (batch {TRAIN_BATCH} x {TRAIN_BLOCK})")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
 
 
@@ -206,7 +228,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--train-steps", type=int, default=3, help="0 skips the training step")
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of one generation and one training step")
+    parser.add_argument("--profile-only", action="store_true", help="only the profiles")
     parser.add_argument("--child", choices=("memory",), help=argparse.SUPPRESS)
     parser.add_argument("--framework", choices=("tinytorch", "transformers"), help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None)
@@ -218,6 +241,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from benchmarks.common import set_threads
 
     set_threads(args.threads)
+    if args.profile_only:
+        profile(folder)
+        return {}
     report: dict[str, Any] = {"threads": args.threads, "prompt": PROMPT, "new_tokens": NEW_TOKENS}
     report["generation"] = gen = generation(folder, args.repeats)
     print(f"generation ({PROMPT}-token prompt + {NEW_TOKENS} greedy, batch 1, {args.threads} threads), "

@@ -23,6 +23,7 @@ from tinytorch_core.tensor import (
 )
 
 _malloc.keep_freed_memory()
+_malloc.no_huge_page_advice()
 
 __version__ = "0.1.0"
 
