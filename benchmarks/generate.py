@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--new-tokens", type=int, default=500)
     parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes (default 1,8)")
     parser.add_argument("--blocks", default="64,512", help="comma-separated block sizes (default 64,512)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per framework and setting (median reported)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per framework and setting (median reported)")
     parser.add_argument("--layers", type=int, default=defaults.num_layers)
     parser.add_argument("--heads", type=int, default=defaults.num_heads)
     parser.add_argument("--d-model", type=int, default=defaults.d_model)
@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def time_generation(tiny: Any, ref: Any, batch: int, new_tokens: int, repeats: int) -> dict[str, list[float]]:
-    """Seconds per run of each framework, alternating, after one untimed warm-up run each."""
+    """Seconds per run of each framework, alternating (order flipping), after one untimed warm-up run each."""
     prompt = np.zeros((batch, 1), dtype=np.int64)
 
     def run_tinytorch(seed: int) -> Array:
@@ -75,7 +75,8 @@ def time_generation(tiny: Any, ref: Any, batch: int, new_tokens: int, repeats: i
     runners: dict[str, Callable[[int], Array]] = {"tinytorch": run_tinytorch, "torch": run_torch}
     seconds: dict[str, list[float]] = {name: [] for name in runners}
     for run in range(repeats + 1):
-        for name, generate in runners.items():
+        # The order flips every run, so neither framework always follows the other's idle threads.
+        for name, generate in list(runners.items())[:: 1 if run % 2 else -1]:
             start = time.perf_counter()
             out = generate(run)
             elapsed = time.perf_counter() - start
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: layers={base.num_layers} heads={base.num_heads} d_model={base.d_model} vocab={base.vocab_size}; "
           f"torch attention {args.torch_attention}; {args.new_tokens} new tokens after a 1-token prompt, "
           f"sampling, median of {args.repeats} alternating runs, {args.threads} threads, torch {torch.__version__}")
-    header = f"{'block':>5} {'batch':>5} {'TinyGPT tok/s':>14} {'PyTorch tok/s':>14} {'ratio':>6}  cached steps / re-encodes"
+    header = (f"{'block':>5} {'batch':>5} {'TinyGPT tok/s':>14} {'PyTorch tok/s':>14} {'ratio':>6} {'paired':>7}"
+              "  cached steps / re-encodes")
     print(header)
     print("-" * len(header))
     for block in args.block_sizes:
@@ -109,12 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         for batch in args.batch_sizes:
             seconds = time_generation(tiny, ref, batch, args.new_tokens, args.repeats)
             rate = {name: batch * args.new_tokens / statistics.median(times) for name, times in seconds.items()}
+            # Each run's pair ran back to back, in the same phase of this shared host's speed.
+            paired = statistics.median(t / o for t, o in zip(seconds["torch"], seconds["tinytorch"]))
             row = {"block_size": block, "batch": batch, "new_tokens": args.new_tokens, "seconds": seconds,
-                   "tokens_per_s": rate, "ratio_tinytorch_over_torch": rate["tinytorch"] / rate["torch"]}
+                   "tokens_per_s": rate, "ratio_tinytorch_over_torch": rate["tinytorch"] / rate["torch"],
+                   "paired_ratio_tinytorch_over_torch": paired}
             rows.append(row)
             print(f"{block:>5} {batch:>5} {rate['tinytorch']:>14.0f} {rate['torch']:>14.0f} "
-                  f"{row['ratio_tinytorch_over_torch']:>6.2f}  {cached} / {args.new_tokens - 1 - cached}")
-    print("ratio = TinyGPT tokens/s / PyTorch tokens/s (>= 1 means TinyGPT is at least as fast)")
+                  f"{row['ratio_tinytorch_over_torch']:>6.2f} {paired:>7.2f}  {cached} / {args.new_tokens - 1 - cached}")
+    print("ratio = TinyGPT tokens/s / PyTorch tokens/s of the medians; paired = median over runs of the same ratio "
+          "for the two runs made back to back (>= 1 means TinyGPT is at least as fast)")
     if args.json:
         write_json(args.json, {"config": base.__dict__, "threads": args.threads, "torch": torch.__version__, "rows": rows})
         print(f"wrote {args.json}")
