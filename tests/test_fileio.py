@@ -187,3 +187,21 @@ def test_with_hint_keeps_the_cause_and_adds_the_alternative(tmp_path: Path) -> N
     hinted = info.value.with_hint("offline? pass the file with --set data.path=PATH")
     assert str(hinted) == f"{info.value}. offline? pass the file with --set data.path=PATH"
     assert (hinted.url, hinted.reason, hinted.verification_failed) == (url, info.value.reason, False)
+
+
+def test_read_json_object_names_the_file_in_every_error(tmp_path: Path) -> None:
+    from tinytorch_core.fileio import read_json_object
+
+    good = tmp_path / "good.json"
+    good.write_text('{"a": 1}', encoding="utf-8")
+    assert read_json_object(good, "config") == {"a": 1}
+    with pytest.raises(FileNotFoundError, match="no config at .*missing.json"):
+        read_json_object(tmp_path / "missing.json", "config")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"a": ', encoding="utf-8")
+    with pytest.raises(ValueError, match="broken.json is not a valid config"):
+        read_json_object(broken, "config")
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(ValueError, match="list.json holds list, expected a config holding a JSON object"):
+        read_json_object(listed, "config")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
-    "DownloadError", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "cache_dir", "sha256_of",
+    "DownloadError", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "read_json_object", "cache_dir", "sha256_of",
     "file_matches", "download_verified", "CACHE_ENV",
 ]
 
@@ -130,6 +130,21 @@ def atomic_write_json(path: PathLike, obj: Any, *, indent: int | None = None) ->
     """
     text = json.dumps(obj, ensure_ascii=False, indent=indent)
     return atomic_write_text(path, text + "\n" if indent is not None else text)
+
+
+def read_json_object(path: PathLike, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``, a ``what`` (say "tokenizer JSON file"), with one-line errors naming
+    the file: ``FileNotFoundError`` when it is missing, ``ValueError`` when it is not JSON or not an object."""
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"no {what} at {source}")
+    try:
+        payload = json.loads(source.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{source} is not a valid {what} ({exc})") from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"{source} holds {type(payload).__name__}, expected a {what} holding a JSON object")
+    return payload
 
 
 # ---------------------------------------------------------------------------------------------

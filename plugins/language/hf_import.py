@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from plugins.language.safetensors_io import SafetensorsFile
+from tinytorch_core.fileio import read_json_object
 
 if TYPE_CHECKING:
     from plugins.language.model import TinyGPT, Tokenizer  # noqa: F401 (Tokenizer: the signature tinygpt shows)
@@ -51,12 +52,7 @@ def read_hf_config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: no config.json; is this a Hugging Face model directory?")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+    config = read_json_object(path, "Hugging Face config (JSON)")
     if config.get("model_type") != "gpt2":
         raise ValueError(f"{path}: model_type {config.get('model_type')!r} is not 'gpt2'; TinyGPT loads GPT-2-family models only")
     d_model = int(config.get("n_embd", 768))

@@ -7,17 +7,15 @@ table, and BPE training counts pairs with ``np.bincount`` and merges with masks.
 
 from __future__ import annotations
 
-import json
 import os
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tinytorch_core.fileio import atomic_write_json
+from tinytorch_core.fileio import atomic_write_json, read_json_object
 
 if TYPE_CHECKING:
     from plugins.language.gpt2_tokenizer import GPT2Tokenizer
@@ -57,16 +55,12 @@ def _as_id_array(ids: TokenIds, vocab_size: int, owner: str) -> IntArray:
 
 def _read_json(path: str | os.PathLike[str], owner: str) -> dict[str, Any]:
     """Read a tokenizer JSON file with a clear error for a missing or damaged file."""
-    source = Path(path)
-    if not source.is_file():
-        raise FileNotFoundError(f"{owner}.load: no tokenizer file at {source}")
     try:
-        payload = json.loads(source.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{owner}.load: {source} is not a valid tokenizer JSON file ({exc})") from None
-    if not isinstance(payload, dict):
-        raise ValueError(f"{owner}.load: {source} holds {type(payload).__name__}, expected a JSON object")
-    return payload
+        return read_json_object(path, "tokenizer JSON file")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{owner}.load: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{owner}.load: {exc}") from None
 
 
 _Saved = TypeVar("_Saved", bound="_JsonTokenizer")
