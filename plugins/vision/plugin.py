@@ -137,7 +137,7 @@ def _accuracy_reporter() -> Any:
     if _reporter is None:
         from plugins.vision.metrics import AccuracyReporter
 
-        _reporter = AccuracyReporter(_DATASET_FACTORIES)  # reports for this plugin's datasets only
+        _reporter = AccuracyReporter(_DATASET_FACTORIES.keys())
     return _reporter
 
 

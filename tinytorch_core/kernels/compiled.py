@@ -118,14 +118,6 @@ def _gelu_backward(x: Any, g: Any, out: Any, k: Any, kc: Any, kc3: Any, half: An
 
 
 @_jit(fastmath=True)
-def _gelu_backward_saved(x: Any, t: Any, g: Any, out: Any, k: Any, kc3: Any, half: Any, one: Any) -> None:
-    for i in range(x.size):
-        v = x[i]
-        th = t[i]
-        out[i] = g[i] * (half * (one + th) + half * v * (one - th * th) * (k + kc3 * v * v))
-
-
-@_jit(fastmath=True)
 def _layer_norm_forward(x: Any, w: Any, b: Any, eps: Any, inv_d: Any, zero: Any, one: Any,
                         out: Any, xhat: Any, rstd: Any) -> None:
     n, d = x.shape
@@ -208,17 +200,14 @@ def gelu_tanh_forward(x: Array) -> tuple[Array, Array | None]:
 
 
 def gelu_tanh_backward(x: Array, t: Array | None, grad: Array) -> Array:
-    """Same as :func:`reference.gelu_tanh_backward`; with ``t=None`` the tanh is recomputed from ``x``."""
-    if not _covered(x, t, grad) or x.shape != grad.shape or (t is not None and t.shape != x.shape):
+    """Same as :func:`reference.gelu_tanh_backward`; the tanh is always recomputed from ``x`` (a ``t`` the
+    numpy forward kept is not read: recomputing is the cheaper of the two, see the forward)."""
+    if not _covered(x, grad) or x.shape != grad.shape:
         return reference.gelu_tanh_backward(x, t, grad)
     x, grad = np.ascontiguousarray(x), np.ascontiguousarray(grad)
     out = np.empty_like(x)
-    if t is None:
-        _gelu_backward(x.reshape(-1), grad.reshape(-1), out.reshape(-1),
-                       *_scalars(x.dtype, SQRT_2_OVER_PI, SQRT_2_OVER_PI * GELU_C, 3.0 * SQRT_2_OVER_PI * GELU_C, 0.5, 1.0))
-    else:
-        _gelu_backward_saved(x.reshape(-1), np.ascontiguousarray(t).reshape(-1), grad.reshape(-1), out.reshape(-1),
-                             *_scalars(x.dtype, SQRT_2_OVER_PI, 3.0 * SQRT_2_OVER_PI * GELU_C, 0.5, 1.0))
+    _gelu_backward(x.reshape(-1), grad.reshape(-1), out.reshape(-1),
+                   *_scalars(x.dtype, SQRT_2_OVER_PI, SQRT_2_OVER_PI * GELU_C, 3.0 * SQRT_2_OVER_PI * GELU_C, 0.5, 1.0))
     return out
 
 
